@@ -1,0 +1,51 @@
+# libzreap: see README.md. `make` builds build/libzreap.so; `make test`, `make demo`, `make bench`.
+CC      ?= gcc
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+ZR_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -D_GNU_SOURCE \
+             -fno-strict-aliasing -fno-omit-frame-pointer
+# Old glibc keeps dlsym and pthread_* in libdl and libpthread: record them as NEEDED even where
+# (glibc >= 2.34) they are empty, so the pinned old symbol versions (shim/glibc_floor.h) resolve.
+ZR_LDFLAGS := -shared -Wl,-z,now -Wl,-z,relro -Wl,-z,defs -Wl,-z,noexecstack \
+              -Wl,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--as-needed
+
+SRCS := $(wildcard shim/*.c)
+ARCH_S := $(wildcard shim/vfork_$(shell $(CC) -dumpmachine | cut -d- -f1).S)
+OBJS := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(patsubst shim/%.S,$(BUILD)/obj/%.o,$(ARCH_S))
+LIB  := $(BUILD)/libzreap.so
+
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+
+.PHONY: all test demo bench clean deps-test helpers
+all: $(LIB)
+
+$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(ZR_CFLAGS) -c -o $@ $<
+$(BUILD)/obj/%.o: shim/%.S | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(ZR_CFLAGS) -c -o $@ $<
+$(LIB): $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(ZR_LDFLAGS)
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+helpers: $(HELPERS)
+$(BUILD)/tests/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/tests
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< -lpthread
+
+# Installs what the tests run with from Debian's packages, once.
+deps-test:
+	@scripts/install-deps test
+
+test: $(LIB) helpers deps-test
+	bats --print-output-on-failure tests/
+
+demo: $(LIB) helpers
+	@scripts/demo
+
+bench: $(LIB) helpers
+	@scripts/bench/run
+
+clean:
+	rm -rf $(BUILD)

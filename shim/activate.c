@@ -1,0 +1,115 @@
+/*
+ * activate.c: the constructor, which decides between inert and active.
+ *
+ * LD_PRELOAD reaches every process in a container, so the inert path is the common one and
+ * must cost next to nothing: resolve the real functions, read the settings, and return. No
+ * thread, no handler, no signal mask touched; every wrapper then passes straight through.
+ *
+ * The shim becomes active only
+ *   - in PID 1 (the init of a PID namespace: the kernel hands it every orphan), or
+ *   - with ZREAP_SUBREAPER=1, where it makes the process a child subreaper first. So that the
+ *     descendants, which inherit the environment, do not all become subreapers too, the
+ *     variable is taken out of the environment and ZREAP_SUBREAPER_PID=<our pid> put in its
+ *     place: after an exec the same process (same pid, and still a subreaper, which the
+ *     kernel keeps across execve) activates again, while any other process that inherited
+ *     the marker has another pid and stays inert.
+ * Never in secure execution (AT_SECURE: setuid and the like), where no environment is read,
+ * and never with ZREAP_DISABLE=1.
+ *
+ * A child, by whatever path it was made, inherits zr_active_pid but has another pid, so
+ * zr_active() is false in it without any code having to run in it: fork children, vfork
+ * children sharing our memory, and clone children alike.
+ */
+#include "zreap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+
+atomic_int zr_active_pid;
+
+bool zr_active_slow(void)
+{
+	return atomic_load_explicit(&zr_active_pid, memory_order_relaxed) == zr_getpid();
+}
+
+static void pid_to_str(pid_t pid, char out[16])
+{
+	char digits[16];
+	int n = 0;
+	do {
+		digits[n++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid > 0);
+	int i = 0;
+	while (n > 0)
+		out[i++] = digits[--n];
+	out[i] = '\0';
+}
+
+/* True when this process made itself a subreaper before an exec (see above). */
+static bool subreaper_kept_across_exec(pid_t self)
+{
+	const char *marker = getenv("ZREAP_SUBREAPER_PID");
+	if (marker == NULL)
+		return false;
+	char mine[16];
+	pid_to_str(self, mine);
+	int is_subreaper = 0;
+	return strcmp(marker, mine) == 0 && prctl(PR_GET_CHILD_SUBREAPER, &is_subreaper) == 0 &&
+	       is_subreaper;
+}
+
+static bool become_subreaper(pid_t self)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+		zr_log(ZR_ERROR, "ZREAP_SUBREAPER=1 but PR_SET_CHILD_SUBREAPER failed (errno %d); staying inert",
+		       errno);
+		return false;
+	}
+	char mine[16];
+	pid_to_str(self, mine);
+	unsetenv("ZREAP_SUBREAPER");
+	setenv("ZREAP_SUBREAPER_PID", mine, 1);
+	return true;
+}
+
+__attribute__((constructor)) static void zr_activate(void)
+{
+	int saved = errno;
+	zr_resolve_all();
+	if (getauxval(AT_SECURE))
+		goto out;
+	zr_config_load();
+	if (zr_cfg.disable)
+		goto out;
+
+	pid_t self = zr_getpid();
+	const char *role;
+	if (self == 1)
+		role = "PID 1";
+	else if (zr_cfg.subreaper && become_subreaper(self))
+		role = "subreaper";
+	else if (subreaper_kept_across_exec(self))
+		role = "subreaper (kept across exec)";
+	else
+		goto out;
+
+	if (!zr_owned_init() || !zr_stash_init()) {
+		zr_log(ZR_ERROR, "cannot map the shim's tables; staying inert");
+		goto out;
+	}
+	atomic_store(&zr_active_pid, self);
+	if (!zr_reaper_start()) {
+		atomic_store(&zr_active_pid, 0);
+		zr_log(ZR_ERROR, "cannot start the reaper thread; staying inert");
+		goto out;
+	}
+	zr_log(ZR_INFO, "active as %s; own children count as forgotten after %ld ms", role,
+	       zr_cfg.forgotten_ms);
+out:
+	errno = saved;
+}

@@ -1,0 +1,95 @@
+/*
+ * owned.c: which pids are the app's own children, and which spawns are still in flight.
+ *
+ * The reaper must never take a child the app made. Every spawn path the app can reach
+ * (spawn.c, vfork_*.S, shell.c) brackets its libc call with zr_spawn_begin/zr_spawn_end, and
+ * zr_spawn_end records the child's pid here before the flight ends. The reaper classifies a
+ * zombie as an orphan only if, with no spawn in flight before it looked and no spawn begun
+ * since, the pid is not recorded: so a child that exits before its parent's fork() returned
+ * is seen as in flight, never as an orphan (zr_flight_read/zr_flight_settled).
+ *
+ * The table is indexed by pid (pid_max is at most 2^22, PID_MAX_LIMIT), 4 bytes a pid, in an
+ * anonymous MAP_NORESERVE mapping: only the pages holding pids the app really used become
+ * resident, and lookups and updates are single lock-free atomics, safe in signal handlers.
+ * Each entry holds the CLOCK_BOOTTIME tick at which it was recorded (+1, so 0 means "not
+ * ours"): if a child is ever reaped behind our back (raw wait4 syscalls, SIGCHLD set to
+ * SIG_IGN) and its pid comes back as an orphan, the orphan started after the stamp, which
+ * the reaper checks in /proc before it treats an old "own" zombie as forgotten.
+ */
+#include "zreap.h"
+
+#include <sys/mman.h>
+
+#define ZR_PID_LIMIT (1u << 22)
+
+static _Atomic uint32_t *table;
+static atomic_uint spawn_seq;
+static atomic_int inflight;
+static atomic_int reaper_waits_flight;
+atomic_int zr_collected_word;
+atomic_int zr_reaper_waits_collect;
+
+bool zr_owned_init(void)
+{
+	void *p = mmap(NULL, ZR_PID_LIMIT * sizeof *table, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	table = p;
+	return true;
+}
+
+void zr_spawn_begin(void)
+{
+	atomic_fetch_add(&inflight, 1);
+	atomic_fetch_add(&spawn_seq, 1);
+}
+
+void zr_spawn_end(pid_t pid)
+{
+	if (pid > 0 && (unsigned)pid < ZR_PID_LIMIT) {
+		uint32_t stamp = zr_boot_ticks() + 1;
+		atomic_store(&table[pid], stamp ? stamp : 1);
+	}
+	if (atomic_fetch_sub(&inflight, 1) == 1 && atomic_load(&reaper_waits_flight))
+		zr_futex_wake(&inflight);
+}
+
+void zr_owned_forget(pid_t pid)
+{
+	if (pid <= 0 || (unsigned)pid >= ZR_PID_LIMIT || atomic_load(&table[pid]) == 0)
+		return;
+	atomic_store(&table[pid], 0);
+	atomic_fetch_add(&zr_collected_word, 1);
+	if (atomic_load(&zr_reaper_waits_collect))
+		zr_futex_wake(&zr_collected_word);
+}
+
+uint32_t zr_owned_stamp(pid_t pid)
+{
+	if (pid <= 0 || (unsigned)pid >= ZR_PID_LIMIT)
+		return 0;
+	return atomic_load(&table[pid]);
+}
+
+struct zr_flight zr_flight_read(void)
+{
+	struct zr_flight f;
+	f.seq = atomic_load(&spawn_seq);
+	f.inflight = (unsigned)atomic_load(&inflight);
+	return f;
+}
+
+bool zr_flight_settled(struct zr_flight before)
+{
+	return before.inflight == 0 && atomic_load(&spawn_seq) == before.seq;
+}
+
+void zr_flight_wait(void)
+{
+	atomic_store(&reaper_waits_flight, 1);
+	int v;
+	while ((v = atomic_load(&inflight)) > 0)
+		zr_futex_wait(&inflight, v, 100);
+	atomic_store(&reaper_waits_flight, 0);
+}

@@ -1,0 +1,355 @@
+/*
+ * reaper.c: the reaper thread, and the sentinel child that keeps it asleep.
+ *
+ * How it waits. The reaper blocks in waitid(P_ALL, WEXITED | WNOWAIT | __WALL). The kernel
+ * wakes every thread waiting for children whenever a child exits, whatever SIGCHLD's
+ * disposition, so the shim installs no SIGCHLD handler: an app whose SIGCHLD is SIG_DFL never
+ * sees nanosleep, poll or epoll_wait cut short by EINTR, as it would if a handler ran in one of
+ * its threads. The thread blocks every signal, so no signal of the app is ever delivered to it.
+ * WNOWAIT only peeks: the zombie is reaped (waitid P_PID) only after it is known not to be
+ * the app's (owned.c).
+ *
+ * Why a sentinel. With no child at all, waitid fails with ECHILD at once instead of blocking,
+ * yet an orphan can still be adopted then (its parent, say a `docker exec` session, lived
+ * outside). So the reaper keeps one child of its own: a CLONE_VM process with exit signal 0,
+ * which ordinary waits (no __WALL or __WCLONE) do not see, so the app's wait() still gets
+ * ECHILD when its own children are gone. It shares our memory (no copy), closes every
+ * descriptor, moves to /, blocks every signal and sleeps in rt_sigsuspend for ever. Its death
+ * signal is SIGKILL on the death of its parent, the reaper thread, which dies when the app
+ * execs or exits: so it never outlives the image that made it, nor holds its memory. It
+ * runs on raw system calls only, since it shares the reaper's TLS (errno included).
+ *
+ * Head-of-line. waitid returns the first zombie in the kernel's list. If that is the app's
+ * own uncollected child, every peek returns it, and the orphans behind it are hidden. Then
+ * the reaper waits on a futex that wait.c bumps whenever the app collects a child; if the
+ * app takes its time, the reaper looks behind the head through /proc/self/task/+/children,
+ * reaping the orphans there, first after 10 ms and then backing off to once a second. This is
+ * the only time it runs without being woken by an exit, and it ends as soon as the app waits.
+ *
+ * Forgotten children. An own child left a zombie for ZREAP_FORGOTTEN_MS is reaped into the
+ * stash (stash.c) for a later wait, after two checks: no wide wait is running (which would
+ * have had to return it), and /proc/PID/stat shows it started before we recorded it (else the
+ * pid was reused after its first owner was reaped behind our back).
+ */
+#include "zreap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+#define SCAN_FIRST_MS 10
+#define SCAN_MAX_MS 1000
+#define SEEN_MAX 256
+
+static pid_t sentinel;
+
+pid_t zr_sentinel_pid(void)
+{
+	return sentinel;
+}
+
+/* ---- the sentinel ---- */
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define HAVE_SENTINEL 1
+#define SENTINEL_STACK (16 * 1024)
+
+static long raw_syscall3(long nr, long a, long b, long c)
+{
+#if defined(__x86_64__)
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c)
+			 : "rcx", "r11", "memory");
+	return ret;
+#else
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	return x0;
+#endif
+}
+
+static int sentinel_main(void *arg)
+{
+	long max_fd = (long)arg;
+	raw_syscall3(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+	raw_syscall3(SYS_prctl, PR_SET_NAME, (long)"zreap-sentinel", 0);
+	if (raw_syscall3(SYS_close_range, 0, ~0U, 0) != 0)
+		for (long fd = 0; fd < max_fd; fd++)
+			raw_syscall3(SYS_close, fd, 0, 0);
+	raw_syscall3(SYS_chdir, (long)"/", 0, 0);
+	unsigned long all[2] = { ~0UL, ~0UL };
+	for (;;)
+		raw_syscall3(SYS_rt_sigsuspend, (long)all, 8, 0);
+	return 0;
+}
+
+static void start_sentinel(void)
+{
+	static void *stack;
+	if (stack == NULL) {
+		stack = mmap(NULL, SENTINEL_STACK, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED) {
+			stack = NULL;
+			return;
+		}
+	}
+	struct rlimit nofile = { 1024, 1024 };
+	getrlimit(RLIMIT_NOFILE, &nofile);
+	long max_fd = nofile.rlim_cur > 1048576 ? 1048576 : (long)nofile.rlim_cur;
+	int pid = zr_real.clone(sentinel_main, (char *)stack + SENTINEL_STACK, CLONE_VM,
+				(void *)max_fd);
+	sentinel = pid > 0 ? pid : 0;
+	if (pid <= 0)
+		zr_log(ZR_ERROR, "cannot start the sentinel (errno %d): an orphan adopted while the app "
+				 "has no child waits for the next one",
+		       errno);
+	else
+		zr_log(ZR_DEBUG, "sentinel %d", pid);
+}
+#else
+#define HAVE_SENTINEL 0
+static void start_sentinel(void)
+{
+}
+#endif
+
+/* ---- reaping ---- */
+
+static bool peek_zombie(pid_t pid)
+{
+	siginfo_t si;
+	si.si_pid = 0;
+	return zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) == 0 &&
+	       si.si_pid == pid;
+}
+
+static void describe(const siginfo_t *si, const char **how, int *value)
+{
+	*how = si->si_code == CLD_EXITED ? "exited with status" : "was killed by signal";
+	*value = si->si_status;
+}
+
+static void reap_orphan(pid_t pid)
+{
+	char comm[32] = "?";
+	if (zr_cfg.log_level >= ZR_INFO)
+		zr_proc_stat(pid, NULL, comm, sizeof comm);
+	siginfo_t si;
+	si.si_pid = 0;
+	if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL) == 0 && si.si_pid == pid) {
+		const char *how;
+		int value;
+		describe(&si, &how, &value);
+		zr_log(ZR_INFO, "reaped orphan %d (%s), which %s %d", pid, comm, how, value);
+	}
+}
+
+/* Moves a forgotten own zombie into the stash. False when it must wait for another turn. */
+static bool stash_forgotten(pid_t pid)
+{
+	uint32_t stamp = zr_owned_stamp(pid);
+	unsigned long long start;
+	char comm[32] = "?";
+	if (stamp == 0)
+		return true;
+	if (zr_proc_stat(pid, &start, comm, sizeof comm) && (int32_t)((uint32_t)start - (stamp - 1)) > 0) {
+		/* Started after we recorded this pid: not the child we recorded, an orphan. */
+		zr_owned_forget(pid);
+		reap_orphan(pid);
+		return true;
+	}
+	int slot = zr_stash_reserve();
+	if (slot < 0)
+		return false;
+	atomic_store(&zr_stashing, 1);
+	if (atomic_load(&zr_wide_waiters) > 0) {
+		atomic_store(&zr_stashing, 0);
+		zr_futex_wake(&zr_stashing);
+		zr_stash_release(slot);
+		return false;
+	}
+	struct zr_exit e;
+	memset(&e, 0, sizeof e);
+	e.pgid = getpgid(pid);
+	siginfo_t si;
+	si.si_pid = 0;
+	bool reaped = zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, &e.ru) == 0 &&
+		      si.si_pid == pid;
+	if (reaped) {
+		e.pid = pid;
+		e.uid = si.si_uid;
+		e.code = si.si_code;
+		e.status = si.si_status;
+		zr_stash_publish(slot, &e);
+		zr_owned_forget(pid);
+	} else {
+		zr_stash_release(slot);
+	}
+	atomic_store(&zr_stashing, 0);
+	zr_futex_wake(&zr_stashing);
+	if (reaped) {
+		const char *how;
+		int value;
+		describe(&si, &how, &value);
+		zr_log(ZR_INFO, "collected own child %d (%s), uncollected for %ld ms, which %s %d; "
+				"its status waits for the app",
+		       pid, comm, zr_cfg.forgotten_ms, how, value);
+	}
+	return true;
+}
+
+/* When each own zombie was first seen; a small table, kept by scans and the head wait. */
+static struct {
+	pid_t pid;
+	long since;
+	bool marked;
+} seen[SEEN_MAX];
+
+static long first_seen(pid_t pid, long now)
+{
+	int free_slot = -1;
+	for (int i = 0; i < SEEN_MAX; i++) {
+		if (seen[i].pid == pid) {
+			seen[i].marked = true;
+			return seen[i].since;
+		}
+		if (seen[i].pid == 0 && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+		seen[free_slot].pid = pid, seen[free_slot].since = now, seen[free_slot].marked = true;
+	return now;
+}
+
+static bool forgotten(pid_t pid, long now)
+{
+	return zr_cfg.forgotten_ms > 0 && now - first_seen(pid, now) >= zr_cfg.forgotten_ms;
+}
+
+struct scan {
+	struct zr_flight flight;
+	long now;
+};
+
+static void scan_child(pid_t pid, void *arg)
+{
+	struct scan *s = arg;
+	if (pid == sentinel || !peek_zombie(pid))
+		return;
+	if (zr_owned_stamp(pid) != 0) {
+		if (forgotten(pid, s->now))
+			stash_forgotten(pid);
+	} else if (zr_flight_settled(s->flight)) {
+		reap_orphan(pid);
+	}
+}
+
+/* Looks behind a head the app has not collected yet (see the header). */
+static void scan_behind(void)
+{
+	struct scan s = { zr_flight_read(), zr_now_ms() };
+	for (int i = 0; i < SEEN_MAX; i++)
+		seen[i].marked = false;
+	zr_for_each_child(scan_child, &s);
+	for (int i = 0; i < SEEN_MAX; i++)
+		if (!seen[i].marked)
+			seen[i].pid = 0;
+}
+
+/* The head zombie is the app's own: wait for the app to collect it. */
+static void wait_for_app(pid_t head)
+{
+	long interval = SCAN_FIRST_MS;
+	first_seen(head, zr_now_ms());
+	atomic_store(&zr_reaper_waits_collect, 1);
+	for (;;) {
+		int collected = atomic_load(&zr_collected_word);
+		if (zr_owned_stamp(head) == 0 || !peek_zombie(head))
+			break;
+		long now = zr_now_ms();
+		if (forgotten(head, now) && stash_forgotten(head))
+			break;
+		long wait = interval;
+		if (zr_cfg.forgotten_ms > 0) {
+			long left = first_seen(head, now) + zr_cfg.forgotten_ms - now;
+			if (left > 0 && left < wait)
+				wait = left;
+		}
+		if (zr_futex_wait(&zr_collected_word, collected, wait) != 0 && errno == ETIMEDOUT) {
+			scan_behind();
+			interval = interval * 2 > SCAN_MAX_MS ? SCAN_MAX_MS : interval * 2;
+		}
+	}
+	atomic_store(&zr_reaper_waits_collect, 0);
+}
+
+static void *reaper_main(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_NAME, "zreap");
+	start_sentinel();
+	for (;;) {
+		struct zr_flight flight = zr_flight_read();
+		siginfo_t si;
+		si.si_pid = 0;
+		if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL, NULL) != 0) {
+			/* Only without a sentinel (an architecture without the raw system calls it
+			 * needs, or clone failed): nothing to block on, so look once a second. */
+			if (errno == ECHILD)
+				zr_futex_wait(&zr_collected_word, atomic_load(&zr_collected_word), 1000);
+			continue;
+		}
+		pid_t pid = si.si_pid;
+		if (pid <= 0)
+			continue;
+		if (pid == sentinel) {
+			reap_orphan(pid);
+			start_sentinel();
+		} else if (zr_owned_stamp(pid) != 0) {
+			wait_for_app(pid);
+		} else if (!zr_flight_settled(flight)) {
+			zr_flight_wait();
+		} else {
+			reap_orphan(pid);
+		}
+	}
+	return NULL;
+}
+
+bool zr_reaper_start(void)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr) != 0)
+		return false;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* The new thread inherits this mask, so no signal can ever reach it, not even before
+	 * its first instruction; the caller's own mask is restored at once. */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t thread;
+	int r = pthread_create(&thread, &attr, reaper_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	(void)HAVE_SENTINEL;
+	return r == 0;
+}

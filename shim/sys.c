@@ -1,0 +1,173 @@
+/*
+ * sys.c: the small system primitives the other files share.
+ *
+ * Everything here is async-signal-safe and allocation-free: raw futexes (a wrapper may wake the
+ * reaper from inside an app's signal handler), clocks, the raw waitid that also returns rusage
+ * (glibc's waitid has no rusage argument), and readers of /proc that parse into stack buffers
+ * instead of using opendir/stdio, so the reaper never holds a libc lock an app's fork could
+ * inherit.
+ */
+#include "zreap.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int zr_futex_wait(atomic_int *addr, int val, long timeout_ms)
+{
+	struct timespec ts, *tp = NULL;
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
+		tp = &ts;
+	}
+	return (int)syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+}
+
+void zr_futex_wake(atomic_int *addr)
+{
+	int saved = errno;
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+	errno = saved;
+}
+
+long zr_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+uint32_t zr_boot_ticks(void)
+{
+	/* /proc/PID/stat counts starttime in USER_HZ ticks of CLOCK_BOOTTIME (shifted by a time
+	 * namespace exactly as our clock is); USER_HZ is 100 on every Linux architecture. */
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint32_t)((unsigned long long)ts.tv_sec * 100 + (unsigned long long)ts.tv_nsec / 10000000);
+}
+
+pid_t zr_getpid(void)
+{
+	return (pid_t)syscall(SYS_getpid);
+}
+
+int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru)
+{
+	return (int)syscall(SYS_waitid, idtype, id, si, options, ru);
+}
+
+/* Parses the space-separated pids of one children file, which can be longer than the buffer. */
+static void each_pid_in(int fd, void (*fn)(pid_t, void *), void *arg)
+{
+	char buf[1024];
+	long cur = -1;
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				cur = (cur < 0 ? 0 : cur * 10) + (buf[i] - '0');
+			} else if (cur >= 0) {
+				fn((pid_t)cur, arg);
+				cur = -1;
+			}
+		}
+	}
+	if (cur >= 0)
+		fn((pid_t)cur, arg);
+}
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
+{
+	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return false;
+	char ents[2048];
+	long n;
+	while ((n = syscall(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *d = (struct linux_dirent64 *)(ents + off);
+			off += d->d_reclen;
+			if (d->d_name[0] < '0' || d->d_name[0] > '9')
+				continue;
+			char path[64];
+			size_t len = strlen(d->d_name);
+			if (len > 20)
+				continue;
+			memcpy(path, d->d_name, len);
+			memcpy(path + len, "/children", sizeof "/children");
+			int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				each_pid_in(fd, fn, arg);
+				close(fd);
+			}
+		}
+	}
+	close(dir);
+	return true;
+}
+
+bool zr_proc_stat(pid_t pid, unsigned long long *starttime, char *comm, size_t comm_size)
+{
+	char path[40] = "/proc/";
+	char digits[16];
+	int n = 0;
+	unsigned v = (unsigned)pid;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	size_t len = 6;
+	while (n > 0)
+		path[len++] = digits[--n];
+	memcpy(path + len, "/stat", sizeof "/stat");
+
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[512];
+	ssize_t got;
+	do
+		got = read(fd, buf, sizeof buf - 1);
+	while (got < 0 && errno == EINTR);
+	close(fd);
+	if (got <= 0)
+		return false;
+	buf[got] = '\0';
+	/* "pid (comm) state ...": comm may hold spaces and parentheses, so find the last ')'. */
+	char *open_paren = strchr(buf, '(');
+	char *close_paren = strrchr(buf, ')');
+	if (open_paren == NULL || close_paren == NULL || close_paren < open_paren)
+		return false;
+	if (comm != NULL && comm_size > 0) {
+		size_t c = (size_t)(close_paren - open_paren - 1);
+		if (c >= comm_size)
+			c = comm_size - 1;
+		memcpy(comm, open_paren + 1, c);
+		comm[c] = '\0';
+	}
+	/* starttime is field 22; field 3 (state) follows the ')' and a space. */
+	char *p = close_paren + 2;
+	for (int field = 3; field < 22 && *p; p++)
+		if (*p == ' ')
+			field++;
+	unsigned long long st = 0;
+	while (*p >= '0' && *p <= '9')
+		st = st * 10 + (unsigned long long)(*p++ - '0');
+	if (starttime != NULL)
+		*starttime = st;
+	return true;
+}

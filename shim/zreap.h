@@ -1,0 +1,142 @@
+/*
+ * zreap.h: the shim's internal interfaces, shared by the files of shim/.
+ *
+ * Nothing declared here is exported: the library is built with hidden visibility and only
+ * the libc functions it interposes carry ZR_EXPORT. Each concern lives in its own file:
+ *
+ *   log.c       allocation-free, async-signal-safe `zreap[PID]:` lines on stderr
+ *   config.c    the ZREAP_* settings, read once in the constructor
+ *   real.c      the real libc functions behind the wrappers, resolved once
+ *   activate.c  the constructor: inert or active, and starting the reaper
+ *   owned.c     which pids are the app's own children, and spawns in flight
+ *   stash.c     exit statuses of forgotten children the reaper collected for the app
+ *   spawn.c     fork, _Fork, clone, posix_spawn[p], forkpty: recording the app's children
+ *   vfork_*.S   vfork, which no C function can wrap
+ *   shell.c     system, popen, pclose, rebuilt on tracked spawns
+ *   wait.c      the wait family: same results as without the shim
+ *   reaper.c    the reaper thread and its sentinel child
+ *   sys.c       raw futexes, clocks and /proc readers the others share
+ */
+#ifndef ZREAP_H
+#define ZREAP_H
+
+#include "glibc_floor.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#define ZR_EXPORT __attribute__((visibility("default")))
+#define ZR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ZR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#ifndef __WALL
+#define __WALL 0x40000000
+#endif
+
+/* ---- log.c ---- */
+enum zr_level { ZR_NONE = 0, ZR_ERROR = 1, ZR_INFO = 2, ZR_DEBUG = 3 };
+/* printf subset: %s %d %u %ld %lu %x %c %%. Never allocates; one write(2) per line. */
+void zr_log(enum zr_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- config.c ---- */
+struct zr_config {
+	bool disable;          /* ZREAP_DISABLE */
+	bool subreaper;        /* ZREAP_SUBREAPER */
+	int log_level;         /* ZREAP_LOG */
+	long forgotten_ms;     /* ZREAP_FORGOTTEN_MS; 0 = never reap the app's own children */
+};
+extern struct zr_config zr_cfg;
+void zr_config_load(void);
+
+/* ---- real.c ---- */
+struct zr_real {
+	pid_t (*fork)(void);
+	pid_t (*_Fork)(void);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			   const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]);
+	pid_t (*forkpty)(int *, char *, const void *, const void *);
+	int (*system)(const char *);
+	FILE *(*popen)(const char *, const char *);
+	int (*pclose)(FILE *);
+	pid_t (*wait)(int *);
+	pid_t (*waitpid)(pid_t, int *, int);
+	pid_t (*wait3)(int *, int, struct rusage *);
+	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
+	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
+};
+extern struct zr_real zr_real;
+void zr_resolve_all(void);
+/* A wrapper can run before our constructor (glibc runs the app's libraries' constructors
+ * first), so the first call of any wrapper may have to resolve. After the constructor every
+ * pointer is set and no wrapper ever calls dlsym, which is not async-signal-safe. */
+#define REAL(f) (ZR_LIKELY(zr_real.f != NULL) ? zr_real.f : (zr_resolve_all(), zr_real.f))
+
+/* ---- activate.c ---- */
+/* Pid of the process in which the shim is active, 0 when inert. A child made by any path keeps
+ * a copy of this value but has another pid, so it is inert without anything having to run in it. */
+extern atomic_int zr_active_pid;
+bool zr_active_slow(void);
+static inline bool zr_active(void)
+{
+	if (ZR_LIKELY(atomic_load_explicit(&zr_active_pid, memory_order_relaxed) == 0))
+		return false;
+	return zr_active_slow();
+}
+
+/* ---- owned.c ---- */
+bool zr_owned_init(void);
+void zr_spawn_begin(void);
+void zr_spawn_end(pid_t pid);       /* records pid (if > 0) as the app's, then ends the flight */
+void zr_owned_forget(pid_t pid);    /* the app collected it */
+uint32_t zr_owned_stamp(pid_t pid); /* 0: not the app's; else the tick it was recorded at, +1 */
+struct zr_flight { unsigned seq, inflight; };
+struct zr_flight zr_flight_read(void);
+bool zr_flight_settled(struct zr_flight before);
+void zr_flight_wait(void);          /* reaper: sleep until no spawn is in flight */
+extern atomic_int zr_collected_word; /* bumped whenever the app collects one of its children */
+extern atomic_int zr_reaper_waits_collect;
+
+/* ---- stash.c ---- */
+struct zr_exit {
+	pid_t pid, pgid;
+	uid_t uid;
+	int code;   /* si_code: CLD_EXITED, CLD_KILLED or CLD_DUMPED */
+	int status; /* si_status */
+	struct rusage ru;
+};
+bool zr_stash_init(void);
+int zr_stash_reserve(void);  /* a slot index, or -1 when full */
+void zr_stash_publish(int slot, const struct zr_exit *e);
+void zr_stash_release(int slot);
+/* Takes (or, with keep, copies) an entry whose pid matches idtype/id as waitid selects. */
+bool zr_stash_take(idtype_t idtype, id_t id, bool keep, struct zr_exit *out);
+int zr_exit_wstatus(const struct zr_exit *e);
+extern atomic_int zr_wide_waiters, zr_stashing;
+
+/* ---- sys.c ---- */
+int zr_futex_wait(atomic_int *addr, int val, long timeout_ms); /* timeout_ms < 0: none */
+void zr_futex_wake(atomic_int *addr);
+long zr_now_ms(void);       /* CLOCK_MONOTONIC */
+uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
+pid_t zr_getpid(void);      /* never the cached pid of old glibc */
+int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);
+/* Calls fn(pid, arg) for every child of every thread of this process; false if /proc is absent. */
+bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
+/* starttime (field 22) and comm of /proc/PID/stat; false when it cannot be read. */
+bool zr_proc_stat(pid_t pid, unsigned long long *starttime, char *comm, size_t comm_size);
+
+/* ---- reaper.c ---- */
+bool zr_reaper_start(void);
+pid_t zr_sentinel_pid(void);
+
+#endif

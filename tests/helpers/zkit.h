@@ -1,0 +1,106 @@
+/* zkit.h: small helpers shared by the test programs (not part of the shim). */
+#ifndef ZKIT_H
+#define ZKIT_H
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline long zk_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static inline void zk_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* State letter and comm of /proc/PID/stat; 0 if gone. */
+static inline char zk_proc_state(int pid, char *comm, size_t len)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+	if (!l || !r)
+		return 0;
+	if (comm) {
+		size_t c = (size_t)(r - l - 1) < len - 1 ? (size_t)(r - l - 1) : len - 1;
+		memcpy(comm, l + 1, c);
+		comm[c] = 0;
+	}
+	return r[2];
+}
+
+struct zk_census { int zombies, live, sentinels; };
+
+/* Counts this process's children: zombies, live ones, and the shim's sentinel. */
+static inline struct zk_census zk_children(void)
+{
+	struct zk_census c = { 0, 0, 0 };
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[300];
+		snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+		FILE *f = fopen(path, "r");
+		int pid;
+		while (f && fscanf(f, "%d", &pid) == 1) {
+			char comm[32] = "";
+			char st = zk_proc_state(pid, comm, sizeof comm);
+			if (st == 'Z')
+				c.zombies++;
+			else if (strcmp(comm, "zreap-sentinel") == 0)
+				c.sentinels++;
+			else if (st)
+				c.live++;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return c;
+}
+
+/* Waits until no child but the sentinel is alive and the zombie count is 0, or has stayed
+ * the same for stable_ms; returns the zombie count then. */
+static inline int zk_settle(long stable_ms, long deadline_ms)
+{
+	long start = zk_now_ms(), since = start;
+	int last = -1;
+	for (;;) {
+		struct zk_census c = zk_children();
+		long now = zk_now_ms();
+		if (c.live == 0 && c.zombies == 0)
+			return 0;
+		if (c.zombies != last || c.live != 0) {
+			last = c.zombies;
+			since = now;
+		} else if (now - since >= stable_ms) {
+			return c.zombies;
+		}
+		if (now - start > deadline_ms)
+			return c.zombies;
+		zk_sleep_ms(5);
+	}
+}
+#endif

@@ -27,7 +27,9 @@ $(BUILD)/obj/%.o: shim/%.S | $(BUILD)/obj
 $(LIB): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(ZR_LDFLAGS)
 
+# A fresh machine may lack the compiler: the first directory made installs it.
 $(BUILD)/obj $(BUILD)/tests:
+	@scripts/install-deps build
 	mkdir -p $@
 
 helpers: $(HELPERS)
@@ -38,8 +40,10 @@ $(BUILD)/tests/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/tes
 deps-test:
 	@scripts/install-deps test
 
-test: $(LIB) helpers deps-test
-	bats --print-output-on-failure tests/
+
+BATS_FLAGS ?= --print-output-on-failure
+test: deps-test $(LIB) helpers
+	bats $(BATS_FLAGS) tests/
 
 demo: $(LIB) helpers
 	@scripts/demo

@@ -15,9 +15,15 @@
  * ours"): if a child is ever reaped behind our back (raw wait4 syscalls, SIGCHLD set to
  * SIG_IGN) and its pid comes back as an orphan, the orphan started after the stamp, which
  * the reaper checks in /proc before it treats an old "own" zombie as forgotten.
+ *
+ * Tracees. A process the app traces reports its exit to the app's waits although its parent
+ * is another process; the reaper's peek sees it too, and reaping it would take the tracer's
+ * report (strace -f as PID 1 would lose its tracees' exits). So the first ptrace call marks
+ * the app as a tracer, and from then on the reaper reaps only zombies whose parent is us.
  */
 #include "zreap.h"
 
+#include <stdarg.h>
 #include <sys/mman.h>
 
 #define ZR_PID_LIMIT (1u << 22)
@@ -28,6 +34,7 @@ static atomic_int inflight;
 static atomic_int reaper_waits_flight;
 atomic_int zr_collected_word;
 atomic_int zr_reaper_waits_collect;
+atomic_int zr_tracer;
 
 bool zr_owned_init(void)
 {
@@ -55,11 +62,16 @@ void zr_spawn_end(pid_t pid)
 		zr_futex_wake(&inflight);
 }
 
-void zr_owned_forget(pid_t pid)
+void zr_owned_drop(pid_t pid)
 {
-	if (pid <= 0 || (unsigned)pid >= ZR_PID_LIMIT || atomic_load(&table[pid]) == 0)
-		return;
-	atomic_store(&table[pid], 0);
+	if (pid > 0 && (unsigned)pid < ZR_PID_LIMIT && atomic_load(&table[pid]) != 0)
+		atomic_store(&table[pid], 0);
+}
+
+void zr_app_collected(pid_t pid, bool exited)
+{
+	if (exited)
+		zr_owned_drop(pid);
 	atomic_fetch_add(&zr_collected_word, 1);
 	if (atomic_load(&zr_reaper_waits_collect))
 		zr_futex_wake(&zr_collected_word);
@@ -92,4 +104,18 @@ void zr_flight_wait(void)
 	while ((v = atomic_load(&inflight)) > 0)
 		zr_futex_wait(&inflight, v, 100);
 	atomic_store(&reaper_waits_flight, 0);
+}
+
+ZR_EXPORT long ptrace(int request, ...)
+{
+	/* glibc and musl read the same three optional arguments; pass them through as read. */
+	va_list ap;
+	va_start(ap, request);
+	pid_t pid = va_arg(ap, pid_t);
+	void *addr = va_arg(ap, void *);
+	void *data = va_arg(ap, void *);
+	va_end(ap);
+	if (zr_active() && !atomic_load_explicit(&zr_tracer, memory_order_relaxed))
+		atomic_store(&zr_tracer, 1);
+	return REAL(ptrace)(request, pid, addr, data);
 }

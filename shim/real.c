@@ -32,4 +32,5 @@ void zr_resolve_all(void)
 	RESOLVE(wait3);
 	RESOLVE(wait4);
 	RESOLVE(waitid);
+	RESOLVE(ptrace);
 }

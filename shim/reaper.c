@@ -26,6 +26,11 @@
  * reaping the orphans there, first after 10 ms and then backing off to once a second. This is
  * the only time it runs without being woken by an exit, and it ends as soon as the app waits.
  *
+ * Tracees (owned.c). A tracer's waits also report its tracees' stops, and their exits go to
+ * the tracer first: the reaper acts only on exits, and in a tracer reaps only zombies whose
+ * parent is us and that nobody traces. Everything else it leaves to the app like its own
+ * children, but never takes as forgotten.
+ *
  * Forgotten children. An own child left a zombie for ZREAP_FORGOTTEN_MS is reaped into the
  * stash (stash.c) for a later wait, after two checks: no wide wait is running (which would
  * have had to return it), and /proc/PID/stat shows it started before we recorded it (else the
@@ -133,12 +138,21 @@ static void start_sentinel(void)
 
 /* ---- reaping ---- */
 
-static bool peek_zombie(pid_t pid)
+static bool is_exit(int code)
+{
+	return code == CLD_EXITED || code == CLD_KILLED || code == CLD_DUMPED;
+}
+
+/* The si_code of the event pid has pending for us, without consuming it; 0 if none. Only exits
+ * are asked for, but a tracer is also shown its tracees' stops (CLD_TRAPPED, CLD_STOPPED). */
+static int peek(pid_t pid)
 {
 	siginfo_t si;
 	si.si_pid = 0;
-	return zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) == 0 &&
-	       si.si_pid == pid;
+	if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) != 0 ||
+	    si.si_pid != pid)
+		return 0;
+	return si.si_code;
 }
 
 static void describe(const siginfo_t *si, const char **how, int *value)
@@ -151,7 +165,7 @@ static void reap_orphan(pid_t pid)
 {
 	char comm[32] = "?";
 	if (zr_cfg.log_level >= ZR_INFO)
-		zr_proc_stat(pid, NULL, comm, sizeof comm);
+		zr_proc_stat(pid, NULL, NULL, comm, sizeof comm);
 	siginfo_t si;
 	si.si_pid = 0;
 	if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL) == 0 && si.si_pid == pid) {
@@ -170,9 +184,9 @@ static bool stash_forgotten(pid_t pid)
 	char comm[32] = "?";
 	if (stamp == 0)
 		return true;
-	if (zr_proc_stat(pid, &start, comm, sizeof comm) && (int32_t)((uint32_t)start - (stamp - 1)) > 0) {
+	if (zr_proc_stat(pid, NULL, &start, comm, sizeof comm) && (int32_t)((uint32_t)start - (stamp - 1)) > 0) {
 		/* Started after we recorded this pid: not the child we recorded, an orphan. */
-		zr_owned_forget(pid);
+		zr_owned_drop(pid);
 		reap_orphan(pid);
 		return true;
 	}
@@ -199,7 +213,7 @@ static bool stash_forgotten(pid_t pid)
 		e.code = si.si_code;
 		e.status = si.si_status;
 		zr_stash_publish(slot, &e);
-		zr_owned_forget(pid);
+		zr_owned_drop(pid);
 	} else {
 		zr_stash_release(slot);
 	}
@@ -244,6 +258,24 @@ static bool forgotten(pid_t pid, long now)
 	return zr_cfg.forgotten_ms > 0 && now - first_seen(pid, now) >= zr_cfg.forgotten_ms;
 }
 
+enum kind { ORPHAN, OWN, TRACEE, UNSURE };
+
+/* What a zombie is to us. flight was read before the zombie was found (owned.c). */
+static enum kind classify(pid_t pid, struct zr_flight flight)
+{
+	if (zr_owned_stamp(pid) != 0)
+		return OWN;
+	if (!zr_flight_settled(flight))
+		return UNSURE;
+	if (atomic_load(&zr_tracer)) {
+		pid_t parent = 0;
+		zr_proc_stat(pid, &parent, NULL, NULL, 0);
+		if (parent != zr_getpid() || zr_proc_tracer(pid) != 0)
+			return TRACEE;
+	}
+	return ORPHAN;
+}
+
 struct scan {
 	struct zr_flight flight;
 	long now;
@@ -252,13 +284,18 @@ struct scan {
 static void scan_child(pid_t pid, void *arg)
 {
 	struct scan *s = arg;
-	if (pid == sentinel || !peek_zombie(pid))
+	if (pid == sentinel || !is_exit(peek(pid)))
 		return;
-	if (zr_owned_stamp(pid) != 0) {
+	switch (classify(pid, s->flight)) {
+	case OWN:
 		if (forgotten(pid, s->now))
 			stash_forgotten(pid);
-	} else if (zr_flight_settled(s->flight)) {
+		break;
+	case ORPHAN:
 		reap_orphan(pid);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -274,21 +311,22 @@ static void scan_behind(void)
 			seen[i].pid = 0;
 }
 
-/* The head zombie is the app's own: wait for the app to collect it. */
-static void wait_for_app(pid_t head)
+/* The head event is for the app to collect (its own child's exit, or a tracee's exit or stop):
+ * wait until it does. */
+static void wait_for_app(pid_t head, enum kind kind)
 {
 	long interval = SCAN_FIRST_MS;
 	first_seen(head, zr_now_ms());
 	atomic_store(&zr_reaper_waits_collect, 1);
 	for (;;) {
 		int collected = atomic_load(&zr_collected_word);
-		if (zr_owned_stamp(head) == 0 || !peek_zombie(head))
+		if ((kind == OWN && zr_owned_stamp(head) == 0) || peek(head) == 0)
 			break;
 		long now = zr_now_ms();
-		if (forgotten(head, now) && stash_forgotten(head))
+		if (kind == OWN && forgotten(head, now) && stash_forgotten(head))
 			break;
 		long wait = interval;
-		if (zr_cfg.forgotten_ms > 0) {
+		if (kind == OWN && zr_cfg.forgotten_ms > 0) {
 			long left = first_seen(head, now) + zr_cfg.forgotten_ms - now;
 			if (left > 0 && left < wait)
 				wait = left;
@@ -323,13 +361,15 @@ static void *reaper_main(void *arg)
 		if (pid == sentinel) {
 			reap_orphan(pid);
 			start_sentinel();
-		} else if (zr_owned_stamp(pid) != 0) {
-			wait_for_app(pid);
-		} else if (!zr_flight_settled(flight)) {
-			zr_flight_wait();
-		} else {
-			reap_orphan(pid);
+			continue;
 		}
+		enum kind kind = is_exit(si.si_code) ? classify(pid, flight) : TRACEE;
+		if (kind == ORPHAN)
+			reap_orphan(pid);
+		else if (kind == UNSURE)
+			zr_flight_wait();
+		else
+			wait_for_app(pid, kind);
 	}
 	return NULL;
 }

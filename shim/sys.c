@@ -120,9 +120,10 @@ bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
 	return true;
 }
 
-bool zr_proc_stat(pid_t pid, unsigned long long *starttime, char *comm, size_t comm_size)
+/* Reads /proc/PID/NAME into buf (NUL-terminated); false if it cannot. */
+static bool read_proc(pid_t pid, const char *name, char *buf, size_t size)
 {
-	char path[40] = "/proc/";
+	char path[48] = "/proc/";
 	char digits[16];
 	int n = 0;
 	unsigned v = (unsigned)pid;
@@ -133,20 +134,29 @@ bool zr_proc_stat(pid_t pid, unsigned long long *starttime, char *comm, size_t c
 	size_t len = 6;
 	while (n > 0)
 		path[len++] = digits[--n];
-	memcpy(path + len, "/stat", sizeof "/stat");
+	path[len++] = '/';
+	size_t name_len = strlen(name);
+	memcpy(path + len, name, name_len + 1);
 
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	char buf[512];
 	ssize_t got;
 	do
-		got = read(fd, buf, sizeof buf - 1);
+		got = read(fd, buf, size - 1);
 	while (got < 0 && errno == EINTR);
 	close(fd);
 	if (got <= 0)
 		return false;
 	buf[got] = '\0';
+	return true;
+}
+
+bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *comm, size_t comm_size)
+{
+	char buf[512];
+	if (!read_proc(pid, "stat", buf, sizeof buf))
+		return false;
 	/* "pid (comm) state ...": comm may hold spaces and parentheses, so find the last ')'. */
 	char *open_paren = strchr(buf, '(');
 	char *close_paren = strrchr(buf, ')');
@@ -159,15 +169,41 @@ bool zr_proc_stat(pid_t pid, unsigned long long *starttime, char *comm, size_t c
 		memcpy(comm, open_paren + 1, c);
 		comm[c] = '\0';
 	}
-	/* starttime is field 22; field 3 (state) follows the ')' and a space. */
+	/* Field 3 (state) follows the ')' and a space; ppid is field 4, starttime field 22. */
 	char *p = close_paren + 2;
-	for (int field = 3; field < 22 && *p; p++)
-		if (*p == ' ')
+	int field = 3;
+	long parent = 0;
+	for (; field < 22 && *p; p++) {
+		if (*p == ' ') {
 			field++;
+			continue;
+		}
+		if (field == 4 && *p >= '0' && *p <= '9')
+			parent = parent * 10 + (*p - '0');
+	}
+	if (ppid != NULL)
+		*ppid = (pid_t)parent;
 	unsigned long long st = 0;
 	while (*p >= '0' && *p <= '9')
 		st = st * 10 + (unsigned long long)(*p++ - '0');
 	if (starttime != NULL)
 		*starttime = st;
 	return true;
+}
+
+pid_t zr_proc_tracer(pid_t pid)
+{
+	char buf[2048];
+	if (!read_proc(pid, "status", buf, sizeof buf))
+		return 0;
+	char *p = strstr(buf, "\nTracerPid:");
+	if (p == NULL)
+		return 0;
+	p += sizeof "\nTracerPid:" - 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	long tracer = 0;
+	while (*p >= '0' && *p <= '9')
+		tracer = tracer * 10 + (*p++ - '0');
+	return (pid_t)tracer;
 }

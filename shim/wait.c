@@ -3,8 +3,8 @@
  *
  * Each wrapper passes straight through when the shim is inert. When it is active, the real call
  * still does the work; the shim only
- *   - tells owned.c when the app has collected one of its children (an exit, not a stop or a
- *     continue report), which also wakes a reaper waiting for that collection;
+ *   - tells owned.c whenever the app has collected a report, which wakes a reaper waiting for
+ *     it; an exit (not a stop or continue report) also ends the pid's ownership;
  *   - first offers an exit status the reaper stashed for a forgotten child (stash.c), so a late
  *     wait still gets it, with rusage, exactly once (WNOWAIT keeps it);
  *   - brackets a wide wait (any child, a process group) with zr_wide_waiters, so the reaper
@@ -65,8 +65,8 @@ pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru)
 	} else {
 		r = REAL(wait4)(pid, &st, options, ru);
 		int err = errno;
-		if (r > 0 && (WIFEXITED(st) || WIFSIGNALED(st))) {
-			zr_owned_forget(r);
+		if (r > 0) {
+			zr_app_collected(r, WIFEXITED(st) || WIFSIGNALED(st));
 		} else if (r < 0 && err == ECHILD && zr_stash_take(idtype, id, false, &e)) {
 			st = zr_exit_wstatus(&e);
 			fill_rusage(ru, &e);
@@ -143,9 +143,9 @@ ZR_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 		memset(&si, 0, sizeof si);
 		r = REAL(waitid)(idtype, id, &si, options);
 		int err = errno;
-		if (r == 0 && si.si_pid > 0 && !keep &&
-		    (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)) {
-			zr_owned_forget(si.si_pid);
+		if (r == 0 && si.si_pid > 0 && !keep) {
+			zr_app_collected(si.si_pid, si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
+							    si.si_code == CLD_DUMPED);
 		} else if (r < 0 && err == ECHILD && stashable &&
 			   zr_stash_take(idtype, match_id, keep, &e)) {
 			fill_siginfo(&si, &e);

@@ -73,6 +73,7 @@ struct zr_real {
 	pid_t (*wait3)(int *, int, struct rusage *);
 	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
 	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
+	long (*ptrace)(int, ...);
 };
 extern struct zr_real zr_real;
 void zr_resolve_all(void);
@@ -97,14 +98,16 @@ static inline bool zr_active(void)
 bool zr_owned_init(void);
 void zr_spawn_begin(void);
 void zr_spawn_end(pid_t pid);       /* records pid (if > 0) as the app's, then ends the flight */
-void zr_owned_forget(pid_t pid);    /* the app collected it */
+void zr_app_collected(pid_t pid, bool exited); /* the app collected a report of pid's */
+void zr_owned_drop(pid_t pid);      /* the reaper collected or disowned it */
 uint32_t zr_owned_stamp(pid_t pid); /* 0: not the app's; else the tick it was recorded at, +1 */
 struct zr_flight { unsigned seq, inflight; };
 struct zr_flight zr_flight_read(void);
 bool zr_flight_settled(struct zr_flight before);
 void zr_flight_wait(void);          /* reaper: sleep until no spawn is in flight */
-extern atomic_int zr_collected_word; /* bumped whenever the app collects one of its children */
+extern atomic_int zr_collected_word; /* bumped whenever the app collects a child */
 extern atomic_int zr_reaper_waits_collect;
+extern atomic_int zr_tracer;        /* the app has called ptrace: tracees report to its waits */
 
 /* ---- stash.c ---- */
 struct zr_exit {
@@ -132,8 +135,10 @@ pid_t zr_getpid(void);      /* never the cached pid of old glibc */
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);
 /* Calls fn(pid, arg) for every child of every thread of this process; false if /proc is absent. */
 bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
-/* starttime (field 22) and comm of /proc/PID/stat; false when it cannot be read. */
-bool zr_proc_stat(pid_t pid, unsigned long long *starttime, char *comm, size_t comm_size);
+/* ppid (field 4), starttime (field 22) and comm of /proc/PID/stat; any may be NULL.
+ * False when it cannot be read. */
+bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *comm, size_t comm_size);
+pid_t zr_proc_tracer(pid_t pid); /* TracerPid of /proc/PID/status; 0 when untraced or unknown */
 
 /* ---- reaper.c ---- */
 bool zr_reaper_start(void);

@@ -1,0 +1,35 @@
+#!/usr/bin/env bats
+# The library as built: what it exports and which glibc it needs.
+load common
+
+@test "exports exactly the interposed libc functions" {
+	run bash -c "objdump -T '$LIB' | awk '\$2 == \"g\" && \$4 != \"*UND*\" {print \$NF}' | sort | tr '\n' ' '"
+	[ "$status" -eq 0 ]
+	[ "$output" = "_Fork clone fork forkpty pclose popen posix_spawn posix_spawnp ptrace system vfork wait wait3 wait4 waitid waitpid " ]
+}
+
+@test "needs no glibc symbol version above GLIBC_2.17" {
+	top=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
+	echo "highest: $top"
+	[ -n "$top" ]
+	[ "$(printf '%s\nGLIBC_2.17\n' "$top" | sort -V | tail -1)" = GLIBC_2.17 ]
+}
+
+@test "records libdl and libpthread, where glibc before 2.34 keeps the pinned symbols" {
+	run readelf -d "$LIB"
+	[[ "$output" == *"[libdl.so.2]"* ]]
+	[[ "$output" == *"[libpthread.so.0]"* ]]
+}
+
+@test "binds every symbol at load time and has no executable stack" {
+	run readelf -d "$LIB"
+	[[ "$output" == *"BIND_NOW"* || "$output" == *"FLAGS"*"NOW"* ]]
+	run readelf -lW "$LIB"
+	[[ "$output" == *"GNU_STACK"*"RW "* ]]
+}
+
+@test "a program runs normally with the shim preloaded outside a namespace" {
+	run env LD_PRELOAD="$LIB" sh -c 'echo hello; exit 7'
+	[ "$status" -eq 7 ]
+	[ "$output" = hello ]
+}

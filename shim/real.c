@@ -33,4 +33,10 @@ void zr_resolve_all(void)
 	RESOLVE(wait4);
 	RESOLVE(waitid);
 	RESOLVE(ptrace);
+	RESOLVE(execve);
+	RESOLVE(execv);
+	RESOLVE(execvp);
+	RESOLVE(execvpe);
+	RESOLVE(fexecve);
+	RESOLVE(execveat);
 }

@@ -14,10 +14,11 @@
  * outside). So the reaper keeps one child of its own: a CLONE_VM process with exit signal 0,
  * which ordinary waits (no __WALL or __WCLONE) do not see, so the app's wait() still gets
  * ECHILD when its own children are gone. It shares our memory (no copy), closes every
- * descriptor, moves to /, blocks every signal and sleeps in rt_sigsuspend for ever. Its death
- * signal is SIGKILL on the death of its parent, the reaper thread, which dies when the app
- * execs or exits: so it never outlives the image that made it, nor holds its memory. It
- * runs on raw system calls only, since it shares the reaper's TLS (errno included).
+ * descriptor, moves to /, blocks every signal and sleeps in rt_sigsuspend for ever. It never
+ * outlives the image that made it, nor holds its memory: an exec through libc kills and reaps
+ * it first (exec.c); otherwise its death signal, SIGKILL on the death of its parent the reaper
+ * thread, ends it when the app execs or exits. It runs on raw system calls only, since it
+ * shares the reaper's TLS (errno included).
  *
  * Head-of-line. waitid returns the first zombie in the kernel's list. If that is the app's
  * own uncollected child, every peek returns it, and the orphans behind it are hidden. Then
@@ -41,6 +42,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -48,6 +51,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_close_range
@@ -58,12 +62,13 @@
 #define SCAN_MAX_MS 1000
 #define SEEN_MAX 256
 
-static pid_t sentinel;
-
-pid_t zr_sentinel_pid(void)
-{
-	return sentinel;
-}
+static atomic_int sentinel;  /* its pid; 0 when there is none */
+static atomic_int creating;  /* the reaper is making one */
+static atomic_int execing;   /* an exec is under way: make none (exec.c) */
+/* The main thread's clear_child_tid word: the kernel zeroes it, and wakes its futex, when the
+ * main thread exits; NULL when unknown or after that. */
+static int *main_exit_word;
+static bool main_gone; /* the main thread has exited while app threads lived on */
 
 /* ---- the sentinel ---- */
 
@@ -71,13 +76,14 @@ pid_t zr_sentinel_pid(void)
 #define HAVE_SENTINEL 1
 #define SENTINEL_STACK (16 * 1024)
 
-static long raw_syscall3(long nr, long a, long b, long c)
+static long raw_syscall4(long nr, long a, long b, long c, long d)
 {
 #if defined(__x86_64__)
 	long ret;
+	register long r10 __asm__("r10") = d;
 	__asm__ volatile("syscall"
 			 : "=a"(ret)
-			 : "a"(nr), "D"(a), "S"(b), "d"(c)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
 			 : "rcx", "r11", "memory");
 	return ret;
 #else
@@ -85,27 +91,52 @@ static long raw_syscall3(long nr, long a, long b, long c)
 	register long x0 __asm__("x0") = a;
 	register long x1 __asm__("x1") = b;
 	register long x2 __asm__("x2") = c;
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	register long x3 __asm__("x3") = d;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
 	return x0;
 #endif
 }
+#define raw_syscall3(nr, a, b, c) raw_syscall4(nr, a, b, c, 0)
+
+/* Written by the reaper before each clone, read by the sentinel (it shares our memory). */
+static struct {
+	long max_fd;
+	pid_t tgid, reaper_tid;
+	int *main_exit_word;
+	bool tick; /* exit after a second, so the reaper can look at the threads left */
+} sentinel_args;
 
 static int sentinel_main(void *arg)
 {
-	long max_fd = (long)arg;
+	(void)arg;
 	raw_syscall3(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+	/* If the reaper thread died before the line above (an exec right after our clone), the
+	 * death signal will never come: then leave now. */
+	if (raw_syscall3(SYS_tgkill, sentinel_args.tgid, sentinel_args.reaper_tid, 0) != 0)
+		raw_syscall3(SYS_exit, 0, 0, 0);
 	raw_syscall3(SYS_prctl, PR_SET_NAME, (long)"zreap-sentinel", 0);
 	if (raw_syscall3(SYS_close_range, 0, ~0U, 0) != 0)
-		for (long fd = 0; fd < max_fd; fd++)
+		for (long fd = 0; fd < sentinel_args.max_fd; fd++)
 			raw_syscall3(SYS_close, fd, 0, 0);
 	raw_syscall3(SYS_chdir, (long)"/", 0, 0);
+	int *word = sentinel_args.main_exit_word;
+	int tid;
+	while (word != NULL && (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0)
+		raw_syscall4(SYS_futex, (long)word, FUTEX_WAIT, tid, 0);
+	if (word != NULL)
+		raw_syscall3(SYS_exit, 0, 0, 0); /* the main thread has exited: tell the reaper */
+	if (sentinel_args.tick) {
+		struct timespec second = { 1, 0 };
+		raw_syscall3(SYS_nanosleep, (long)&second, 0, 0);
+		raw_syscall3(SYS_exit, 0, 0, 0);
+	}
 	unsigned long all[2] = { ~0UL, ~0UL };
 	for (;;)
 		raw_syscall3(SYS_rt_sigsuspend, (long)all, 8, 0);
 	return 0;
 }
 
-static void start_sentinel(void)
+static void make_sentinel(void)
 {
 	static void *stack;
 	if (stack == NULL) {
@@ -118,23 +149,60 @@ static void start_sentinel(void)
 	}
 	struct rlimit nofile = { 1024, 1024 };
 	getrlimit(RLIMIT_NOFILE, &nofile);
-	long max_fd = nofile.rlim_cur > 1048576 ? 1048576 : (long)nofile.rlim_cur;
-	int pid = zr_real.clone(sentinel_main, (char *)stack + SENTINEL_STACK, CLONE_VM,
-				(void *)max_fd);
-	sentinel = pid > 0 ? pid : 0;
-	if (pid <= 0)
-		zr_log(ZR_ERROR, "cannot start the sentinel (errno %d): an orphan adopted while the app "
-				 "has no child waits for the next one",
-		       errno);
-	else
+	sentinel_args.max_fd = nofile.rlim_cur > 1048576 ? 1048576 : (long)nofile.rlim_cur;
+	sentinel_args.tgid = zr_getpid();
+	sentinel_args.reaper_tid = (pid_t)syscall(SYS_gettid);
+	sentinel_args.main_exit_word = main_exit_word;
+	sentinel_args.tick = main_gone;
+	int pid = zr_real.clone(sentinel_main, (char *)stack + SENTINEL_STACK, CLONE_VM, NULL);
+	if (pid > 0) {
+		atomic_store(&sentinel, pid);
 		zr_log(ZR_DEBUG, "sentinel %d", pid);
+	} else {
+		zr_log(ZR_ERROR, "cannot start the sentinel (errno %d): an orphan adopted while the app "
+				 "has no child waits up to a second",
+		       errno);
+	}
 }
 #else
 #define HAVE_SENTINEL 0
-static void start_sentinel(void)
+static void make_sentinel(void)
 {
 }
 #endif
+
+/* Makes a sentinel unless an exec is under way; zr_sentinel_stop waits for us to finish. */
+static void start_sentinel(void)
+{
+	atomic_store(&creating, 1);
+	if (!atomic_load(&execing))
+		make_sentinel();
+	atomic_store(&creating, 0);
+	zr_futex_wake(&creating);
+}
+
+void zr_sentinel_stop(void)
+{
+	int saved = errno;
+	atomic_store(&execing, 1);
+	while (atomic_load(&creating))
+		zr_futex_wait(&creating, 1, -1);
+	pid_t pid = atomic_exchange(&sentinel, 0);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		/* The reaper may collect it first (it is no longer "the sentinel" to it): ECHILD. */
+		siginfo_t si;
+		while (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL, NULL) != 0 && errno == EINTR)
+			;
+	}
+	errno = saved;
+}
+
+void zr_sentinel_allow(void)
+{
+	atomic_store(&execing, 0);
+	zr_futex_wake(&execing);
+}
 
 /* ---- reaping ---- */
 
@@ -284,7 +352,7 @@ struct scan {
 static void scan_child(pid_t pid, void *arg)
 {
 	struct scan *s = arg;
-	if (pid == sentinel || !is_exit(peek(pid)))
+	if (pid == atomic_load(&sentinel) || !is_exit(peek(pid)))
 		return;
 	switch (classify(pid, s->flight)) {
 	case OWN:
@@ -339,6 +407,58 @@ static void wait_for_app(pid_t head, enum kind kind)
 	atomic_store(&zr_reaper_waits_collect, 0);
 }
 
+static bool spawn_reaper_thread(void);
+
+struct other_threads {
+	pid_t self, main;
+	bool any;
+};
+
+static void note_thread(pid_t tid, void *arg)
+{
+	struct other_threads *t = arg;
+	if (tid != t->self && tid != t->main)
+		t->any = true;
+}
+
+/* True when a thread other than us and the exited main thread still lives. */
+static bool app_threads_left(void)
+{
+	struct other_threads t = { (pid_t)syscall(SYS_gettid), zr_getpid(), false };
+	return !zr_for_each_task(note_thread, &t) || t.any;
+}
+
+/*
+ * The main thread has exited (pthread_exit in main). The kernel then makes the first live
+ * thread the one orphans are re-parented to and whose SIGCHLDs they send: that is us, and as
+ * we block SIGCHLD it would be queued for the app's threads instead of being dropped, cutting
+ * their epoll_wait short. So a fresh reaper thread, last in the list, takes over and this one
+ * ends: the first live app thread becomes that thread, as without the shim.
+ * And glibc, which counts our thread, would not end the process when its last thread exits.
+ * Nothing tells us when that is, so in this state (and only in it) the sentinel exits every
+ * second and the reaper looks: with no app thread left, it ends the process as glibc would
+ * have, with exit(0).
+ */
+static void exit_if_no_app_thread(void)
+{
+	if (!app_threads_left()) {
+		zr_log(ZR_INFO, "the main thread exited and no other thread is left: exit(0)");
+		exit(0);
+	}
+}
+
+static void main_thread_exited(void)
+{
+	main_exit_word = NULL;
+	main_gone = true;
+	exit_if_no_app_thread();
+	zr_log(ZR_DEBUG, "the main thread exited: handing the reaper over to a new thread");
+	if (!spawn_reaper_thread())
+		zr_log(ZR_ERROR, "cannot start a new reaper thread; this one goes on");
+	else
+		pthread_exit(NULL);
+}
+
 static void *reaper_main(void *arg)
 {
 	(void)arg;
@@ -349,17 +469,29 @@ static void *reaper_main(void *arg)
 		siginfo_t si;
 		si.si_pid = 0;
 		if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL, NULL) != 0) {
-			/* Only without a sentinel (an architecture without the raw system calls it
-			 * needs, or clone failed): nothing to block on, so look once a second. */
-			if (errno == ECHILD)
-				zr_futex_wait(&zr_collected_word, atomic_load(&zr_collected_word), 1000);
+			/* No child at all: the sentinel is gone (killed, or stopped for an exec that
+			 * failed) or could not be made. Make one; failing that, look once a second. */
+			if (errno == ECHILD) {
+				int exec_state = atomic_load(&execing);
+				if (HAVE_SENTINEL && !exec_state) {
+					start_sentinel();
+					if (atomic_load(&sentinel) != 0)
+						continue;
+				}
+				zr_futex_wait(&execing, exec_state, 1000);
+			}
 			continue;
 		}
 		pid_t pid = si.si_pid;
 		if (pid <= 0)
 			continue;
-		if (pid == sentinel) {
+		if (pid == atomic_load(&sentinel)) {
+			atomic_store(&sentinel, 0);
 			reap_orphan(pid);
+			if (main_exit_word != NULL && __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0)
+				main_thread_exited();
+			else if (main_gone)
+				exit_if_no_app_thread();
 			start_sentinel();
 			continue;
 		}
@@ -374,7 +506,7 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
-bool zr_reaper_start(void)
+static bool spawn_reaper_thread(void)
 {
 	sigset_t all, old;
 	sigfillset(&all);
@@ -390,6 +522,16 @@ bool zr_reaper_start(void)
 	int r = pthread_create(&thread, &attr, reaper_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	(void)HAVE_SENTINEL;
 	return r == 0;
+}
+
+bool zr_reaper_start(void)
+{
+	/* Called on the main thread: glibc has it clear its tid word at exit (set_tid_address);
+	 * musl points that at another word, which the value check leaves out. */
+	int *word = NULL;
+	if (HAVE_SENTINEL && prctl(PR_GET_TID_ADDRESS, &word) == 0 && word != NULL &&
+	    *word == (int)syscall(SYS_gettid))
+		main_exit_word = word;
+	return spawn_reaper_thread();
 }

@@ -90,7 +90,7 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
-bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
+bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg)
 {
 	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
@@ -101,23 +101,47 @@ bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
 		for (long off = 0; off < n;) {
 			struct linux_dirent64 *d = (struct linux_dirent64 *)(ents + off);
 			off += d->d_reclen;
-			if (d->d_name[0] < '0' || d->d_name[0] > '9')
-				continue;
-			char path[64];
-			size_t len = strlen(d->d_name);
-			if (len > 20)
-				continue;
-			memcpy(path, d->d_name, len);
-			memcpy(path + len, "/children", sizeof "/children");
-			int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0) {
-				each_pid_in(fd, fn, arg);
-				close(fd);
-			}
+			long tid = 0;
+			for (const char *c = d->d_name; *c >= '0' && *c <= '9'; c++)
+				tid = tid * 10 + (*c - '0');
+			if (tid > 0)
+				fn((pid_t)tid, arg);
 		}
 	}
 	close(dir);
 	return true;
+}
+
+struct each_child {
+	void (*fn)(pid_t, void *);
+	void *arg;
+};
+
+static void children_of_task(pid_t tid, void *arg)
+{
+	struct each_child *c = arg;
+	char path[48] = "/proc/self/task/";
+	size_t len = 16;
+	char digits[16];
+	int n = 0;
+	do {
+		digits[n++] = (char)('0' + tid % 10);
+		tid /= 10;
+	} while (tid > 0);
+	while (n > 0)
+		path[len++] = digits[--n];
+	memcpy(path + len, "/children", sizeof "/children");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		each_pid_in(fd, c->fn, c->arg);
+		close(fd);
+	}
+}
+
+bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
+{
+	struct each_child c = { fn, arg };
+	return zr_for_each_task(children_of_task, &c);
 }
 
 /* Reads /proc/PID/NAME into buf (NUL-terminated); false if it cannot. */

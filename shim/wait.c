@@ -10,7 +10,7 @@
  *   - brackets a wide wait (any child, a process group) with zr_wide_waiters, so the reaper
  *     never stashes a child such a wait was about to return; a wait for one pid instead
  *     looks in the stash again if the kernel says ECHILD, which is what it says once the
- *     reaper has taken that pid.
+ *     reaper has taken that pid, after any stashing under way has been published.
  * The real call is made with the app's own options, blocking and signal behaviour: EINTR,
  * WNOHANG, WUNTRACED, WCONTINUED, __WALL and the rest are the kernel's, untouched.
  */
@@ -24,11 +24,25 @@
 #define P_PIDFD 3
 #endif
 
+static void stashing_done(void)
+{
+	while (atomic_load(&zr_stashing))
+		zr_futex_wait(&zr_stashing, 1, -1);
+}
+
 static void enter_wide(void)
 {
 	atomic_fetch_add(&zr_wide_waiters, 1);
-	while (atomic_load(&zr_stashing))
-		zr_futex_wait(&zr_stashing, 1, -1);
+	stashing_done();
+}
+
+/* After the kernel said ECHILD: the reaper may have reaped the child a moment ago and not yet
+ * published its status. The reaper sets zr_stashing before it reaps, so once that is clear,
+ * the stash holds whatever it took. */
+static bool stash_after_echild(idtype_t idtype, id_t id, bool keep, struct zr_exit *e)
+{
+	stashing_done();
+	return zr_stash_take(idtype, id, keep, e);
 }
 
 static void fill_rusage(struct rusage *ru, const struct zr_exit *e)
@@ -67,7 +81,7 @@ pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru)
 		int err = errno;
 		if (r > 0) {
 			zr_app_collected(r, WIFEXITED(st) || WIFSIGNALED(st));
-		} else if (r < 0 && err == ECHILD && zr_stash_take(idtype, id, false, &e)) {
+		} else if (r < 0 && err == ECHILD && stash_after_echild(idtype, id, false, &e)) {
 			st = zr_exit_wstatus(&e);
 			fill_rusage(ru, &e);
 			r = e.pid;
@@ -147,7 +161,7 @@ ZR_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 			zr_app_collected(si.si_pid, si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
 							    si.si_code == CLD_DUMPED);
 		} else if (r < 0 && err == ECHILD && stashable &&
-			   zr_stash_take(idtype, match_id, keep, &e)) {
+			   stash_after_echild(idtype, match_id, keep, &e)) {
 			fill_siginfo(&si, &e);
 			r = 0;
 			err = saved;

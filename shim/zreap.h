@@ -14,6 +14,7 @@
  *   vfork_*.S   vfork, which no C function can wrap
  *   shell.c     system, popen, pclose, rebuilt on tracked spawns
  *   wait.c      the wait family: same results as without the shim
+ *   exec.c      the exec family: the sentinel must not outlive the image
  *   reaper.c    the reaper thread and its sentinel child
  *   sys.c       raw futexes, clocks and /proc readers the others share
  */
@@ -74,6 +75,12 @@ struct zr_real {
 	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
 	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
 	long (*ptrace)(int, ...);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
 };
 extern struct zr_real zr_real;
 void zr_resolve_all(void);
@@ -133,7 +140,9 @@ long zr_now_ms(void);       /* CLOCK_MONOTONIC */
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);
-/* Calls fn(pid, arg) for every child of every thread of this process; false if /proc is absent. */
+/* Call fn(id, arg) for every thread of this process, or for every child of every thread;
+ * false if /proc is absent. */
+bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg);
 bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
 /* ppid (field 4), starttime (field 22) and comm of /proc/PID/stat; any may be NULL.
  * False when it cannot be read. */
@@ -142,6 +151,9 @@ pid_t zr_proc_tracer(pid_t pid); /* TracerPid of /proc/PID/status; 0 when untrac
 
 /* ---- reaper.c ---- */
 bool zr_reaper_start(void);
-pid_t zr_sentinel_pid(void);
+/* Around an exec: kill and reap the sentinel and keep the reaper from making another; after a
+ * failed exec, let it make one again. */
+void zr_sentinel_stop(void);
+void zr_sentinel_allow(void);
 
 #endif

@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# ownership.bats: under an orphan storm, the app's own children keep their exact exit statuses,
+# whatever made them and however they are waited for, and the shim's stash of forgotten
+# children gives each status back exactly once. Every run with the shim has a baseline run
+# without it: the statuses must be right there too, or the test itself would be wrong.
+# Programs: build/tests/ownstress (tests/helpers/ownstress.c) and tests/helpers/pysub.py.
+
+load common
+
+PYSUB="$BATS_TEST_DIRNAME/helpers/pysub.py"
+
+setup() {
+	[ -x "$H/ownstress" ] || skip "build/tests/ownstress missing: run make helpers"
+	[ -f "$LIB" ] || skip "build/libzreap.so missing: run make"
+}
+
+# result PATTERN: the line of $output that starts with PATTERN (the program's summary).
+result() {
+	grep -m1 "^$1" <<<"$output"
+}
+
+# val KEY: the value of KEY=... in the summary line $res.
+val() {
+	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
+}
+
+# check_run: the common assertions on an `ownstress run` summary.
+check_run() {
+	res=$(result children=)
+	[ -n "$res" ] || { echo "no summary line"; return 1; }
+	[ "$(val wrong)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val lost)" = 0 ]
+	[ "$(val spawnerr)" = 0 ]
+	[ "$(val children)" -ge 1000 ]
+	[ "$(val orphans)" -ge 1000 ]    # the storm really ran
+	[ "$(val methods)" = 9/9 ]       # every spawn path was used
+	[ "$status" -eq 0 ]
+}
+
+@test "storm: >= 1000 own children through every spawn path and wait style keep exact statuses (shim)" {
+	run as_pid1 "$H/ownstress" run -n 2400 -m 1000 -T 14000
+	echo "$output"
+	check_run
+	[ "$(val styles)" = 10/10 ]
+	# No child waited late had lost its pid before the app waited: the shim took none.
+	[ "$(val taken)" = 0 ]
+	# The reaper kept up with the storm: no orphan zombie is left once it is over.
+	[ "$(val zombies)" = 0 ]
+}
+
+@test "storm: same statuses without the shim (baseline)" {
+	run bare_pid1 "$H/ownstress" run -n 1200 -m 1000 -T 14000
+	echo "$output"
+	check_run
+	[ "$(val styles)" = 10/10 ]
+	[ "$(val taken)" = 0 ]
+}
+
+@test "storm: 4 threads spawning and waiting by pid at once keep exact statuses (shim)" {
+	run as_pid1 "$H/ownstress" run -n 2000 -m 1000 -t 4 -T 14000
+	echo "$output"
+	check_run
+	[ "$(val foreign)" = 0 ]         # pid-specific waits never return an orphan
+	[ "$(val taken)" = 0 ]
+	[ "$(val zombies)" = 0 ]
+}
+
+@test "storm: late waits served from the stash (ZREAP_FORGOTTEN_MS=5) keep exact statuses (shim)" {
+	# Children waited 20-50 ms late are taken by the reaper after 5 ms: every late wait,
+	# by pid or wide, must get its status from the stash, exactly, under the storm.
+	run as_pid1 ZREAP_FORGOTTEN_MS=5 "$H/ownstress" run -n 1500 -m 1000 -T 14000
+	echo "$output"
+	check_run
+	[ "$(val taken)" -ge 200 ]       # the stash path really was taken
+	[ "$(val zombies)" = 0 ]
+}
+
+@test "python: subprocess return codes stay exact under an orphan storm (shim)" {
+	command -v python3 >/dev/null || skip "no python3"
+	run as_pid1 python3 "$PYSUB" 600 "$H/ownstress"
+	echo "$output"
+	res=$(result runs=)
+	[ "$(val runs)" = 600 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val orphans)" -ge 300 ]
+	[ "$(val zombies)" = 0 ]
+	[ "$status" -eq 0 ]
+}
+
+@test "python: subprocess return codes without the shim (baseline)" {
+	command -v python3 >/dev/null || skip "no python3"
+	run bare_pid1 python3 "$PYSUB" 600 "$H/ownstress"
+	echo "$output"
+	res=$(result runs=)
+	[ "$(val runs)" = 600 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val orphans)" -ge 300 ]
+	# Nobody reaps the orphans of a Python PID 1 without the shim: the storm left zombies.
+	[ "$(val zombies)" -gt 0 ]
+	[ "$status" -eq 0 ]
+}
+
+@test "forgotten: ZREAP_FORGOTTEN_MS=200 stashes unwaited children, each status comes back once (shim)" {
+	run as_pid1 ZREAP_FORGOTTEN_MS=200 "$H/ownstress" forgotten -n 42 -d 600
+	echo "$output"
+	res=$(result children=)
+	# Before the app waited, the shim had collected every one: no pid was left in /proc.
+	[ "$(val reaped_before_wait)" = 42 ]
+	[ "$(val zombie_before_wait)" = 0 ]
+	[ "$(val children)" = 42 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val rusage_bad)" = 0 ]
+	[ "$(val twice)" = 0 ]
+	[ "$(val final_echild)" = 1 ]   # then ECHILD: nothing more to wait for
+	[ "$status" -eq 0 ]
+}
+
+@test "forgotten: stashed statuses come back once under an orphan storm (shim)" {
+	run as_pid1 ZREAP_FORGOTTEN_MS=200 "$H/ownstress" forgotten -n 42 -d 600 -S
+	echo "$output"
+	res=$(result children=)
+	[ "$(val reaped_before_wait)" = 42 ]
+	[ "$(val children)" = 42 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val rusage_bad)" = 0 ]
+	[ "$(val twice)" = 0 ]
+	[ "$status" -eq 0 ]
+}
+
+@test "forgotten: with the default (30 s) a wait 600 ms late finds the zombie still there (shim)" {
+	run as_pid1 "$H/ownstress" forgotten -n 42 -d 600
+	echo "$output"
+	res=$(result children=)
+	[ "$(val zombie_before_wait)" = 42 ]
+	[ "$(val reaped_before_wait)" = 0 ]
+	[ "$(val children)" = 42 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val rusage_bad)" = 0 ]
+	[ "$(val twice)" = 0 ]
+	[ "$(val final_echild)" = 1 ]
+	[ "$status" -eq 0 ]
+}
+
+@test "forgotten: late waits without the shim (baseline)" {
+	run bare_pid1 ZREAP_FORGOTTEN_MS=200 "$H/ownstress" forgotten -n 42 -d 600
+	echo "$output"
+	res=$(result children=)
+	[ "$(val zombie_before_wait)" = 42 ]
+	[ "$(val children)" = 42 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val rusage_bad)" = 0 ]
+	[ "$(val twice)" = 0 ]
+	[ "$(val final_echild)" = 1 ]
+	[ "$status" -eq 0 ]
+}
+
+@test "forgotten boundary: waits racing the reaper's stashing never see ECHILD (shim)" {
+	# With ZREAP_FORGOTTEN_MS=1 the reaper stashes each child about 1 ms after it exits,
+	# while the app peeks at it (waitid WNOWAIT|WNOHANG, in a tight loop) or waits for it
+	# by pid at a random moment around then. The child is never the app's to lose: each
+	# peek must see it and each wait must collect it.
+	run as_pid1 ZREAP_FORGOTTEN_MS=1 "$H/ownstress" boundary -n 400
+	echo "$output"
+	res=$(result children=)
+	[ "$(val stashed)" -ge 100 ]    # the reaper did take children before the app waited
+	[ "$(val peek_echild)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val children)" = 400 ]
+	[ "$status" -eq 0 ]
+}
+
+@test "forgotten boundary: the same peeks and waits without the shim (baseline)" {
+	run bare_pid1 ZREAP_FORGOTTEN_MS=1 "$H/ownstress" boundary -n 400
+	echo "$output"
+	res=$(result children=)
+	[ "$(val stashed)" = 0 ]
+	[ "$(val peek_echild)" = 0 ]
+	[ "$(val echild)" = 0 ]
+	[ "$(val wrong)" = 0 ]
+	[ "$(val children)" = 400 ]
+	[ "$status" -eq 0 ]
+}

@@ -1,42 +1,244 @@
 /*
- * real.c: the libc functions behind the wrappers.
+ * real.c: the libc functions behind the wrappers, and the thread functions the reaper needs.
  *
- * dlsym(RTLD_NEXT) finds the definition that our interposed symbol hides. dlsym takes the
- * loader's lock and may allocate, so it is called only here: from the constructor, or from the
- * first wrapper call that comes before it. Pointers are published with relaxed atomics; two
- * threads racing here store the same values. A function this libc lacks (_Fork before glibc
- * 2.34, forkpty when libutil is not loaded) stays NULL and its wrapper reports ENOSYS.
+ * We look symbols up ourselves, in the ELF hash tables of the loaded objects that
+ * dl_iterate_phdr lists (in libc since glibc 2.2.4, and in musl), rather than with dlsym. The
+ * reason is cost. LD_PRELOAD puts the shim in every process of a container, nearly all inert.
+ * dlsym and pthread_create lived in libdl and libpthread before glibc 2.34, so linking
+ * against them would make every process load those two libraries too. Measured here, that
+ * doubles what the shim costs an exec of /bin/true. So the library needs nothing but libc.
+ *
+ *  - Real functions (zr_resolve_all): the first definition after our own object in load
+ *    order, as dlsym(RTLD_NEXT) finds it (then, for musl, which lists libc first, before
+ *    it). Where several versions exist, the default one, as dlsym picks.
+ *  - Thread functions (zr_threads_ready): the first definition anywhere. Only an active shim
+ *    needs them. On glibc before 2.34 in a program that did not load libpthread, we load it
+ *    with libc's own __libc_dlopen_mode, once, in the constructor.
+ *
+ * This runs in the constructor, or in the first wrapper call that comes before it: glibc
+ * runs the app's libraries' constructors first. It takes the loader's lock, as dlsym would,
+ * and never runs in a signal handler after the constructor. Pointers are stored with relaxed
+ * atomics; two threads racing here store the same values. A function this libc lacks
+ * (_Fork before glibc 2.34, execveat before 2.34, forkpty when libutil is not loaded) stays
+ * NULL, and its wrapper reports ENOSYS.
  */
 #include "zreap.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <string.h>
 
 struct zr_real zr_real;
+struct zr_thread_api zr_thread;
 
-#define RESOLVE(f) \
-	__atomic_store_n((void **)&zr_real.f, dlsym(RTLD_NEXT, #f), __ATOMIC_RELAXED)
+struct want {
+	const char *name;
+	void **slot;
+};
+
+#define W(f) { #f, (void **)&zr_real.f }
+static const struct want real_wants[] = {
+	W(fork), W(_Fork), W(clone), W(posix_spawn), W(posix_spawnp), W(forkpty), W(system),
+	W(popen), W(pclose), W(wait), W(waitpid), W(wait3), W(wait4), W(waitid), W(ptrace),
+	W(execve), W(execv), W(execvp), W(execvpe), W(fexecve), W(execveat),
+};
+#undef W
+#define W(f) { #f, (void **)&zr_thread.f }
+static const struct want thread_wants[] = {
+	W(pthread_create), W(pthread_attr_init), W(pthread_attr_destroy),
+	W(pthread_attr_setdetachstate), W(pthread_attr_setstacksize), W(pthread_exit),
+	W(pthread_setcancelstate), W(pthread_testcancel),
+};
+#undef W
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the ELF lookup ---- */
+
+static uint32_t gnu_hash(const char *s)
+{
+	uint32_t h = 5381;
+	for (; *s; s++)
+		h = h * 33 + (unsigned char)*s;
+	return h;
+}
+
+static uint32_t sysv_hash(const char *s)
+{
+	uint32_t h = 0;
+	for (; *s; s++) {
+		h = (h << 4) + (unsigned char)*s;
+		uint32_t g = h & 0xf0000000u;
+		if (g)
+			h ^= g >> 24;
+		h &= ~g;
+	}
+	return h;
+}
+
+struct object {
+	ElfW(Addr) base;
+	const ElfW(Sym) *symtab;
+	const char *strtab;
+	const ElfW(Half) *versym;
+	const uint32_t *gnu, *sysv;
+};
+
+/* glibc relocates these dynamic entries in memory, musl does not: an address below the
+ * object's base is still relative. */
+static const void *dyn_ptr(const struct object *o, ElfW(Addr) v)
+{
+	return (const void *)(v < o->base ? o->base + v : v);
+}
+
+static bool open_object(const struct dl_phdr_info *info, struct object *o)
+{
+	memset(o, 0, sizeof *o);
+	o->base = info->dlpi_addr;
+	const ElfW(Dyn) *dyn = NULL;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(o->base + info->dlpi_phdr[i].p_vaddr);
+	if (dyn == NULL)
+		return false;
+	for (; dyn->d_tag != DT_NULL; dyn++) {
+		switch (dyn->d_tag) {
+		case DT_SYMTAB: o->symtab = dyn_ptr(o, dyn->d_un.d_ptr); break;
+		case DT_STRTAB: o->strtab = dyn_ptr(o, dyn->d_un.d_ptr); break;
+		case DT_VERSYM: o->versym = dyn_ptr(o, dyn->d_un.d_ptr); break;
+		case DT_GNU_HASH: o->gnu = dyn_ptr(o, dyn->d_un.d_ptr); break;
+		case DT_HASH: o->sysv = dyn_ptr(o, dyn->d_un.d_ptr); break;
+		}
+	}
+	return o->symtab != NULL && o->strtab != NULL && (o->gnu != NULL || o->sysv != NULL);
+}
+
+static void *symbol_address(const struct object *o, uint32_t index, const char *name)
+{
+	const ElfW(Sym) *sym = &o->symtab[index];
+	int type = ELF64_ST_TYPE(sym->st_info) /* the same bits in ELF32 */;
+	int bind = ELF64_ST_BIND(sym->st_info);
+	if (sym->st_shndx == SHN_UNDEF || sym->st_value == 0 ||
+	    (type != STT_FUNC && type != STT_GNU_IFUNC) || (bind != STB_GLOBAL && bind != STB_WEAK))
+		return NULL;
+	if (o->versym != NULL && (o->versym[index] & 0x8000)) /* a hidden, non-default version */
+		return NULL;
+	if (strcmp(o->strtab + sym->st_name, name) != 0)
+		return NULL;
+	void *addr = (void *)(o->base + sym->st_value);
+	if (type == STT_GNU_IFUNC)
+		addr = ((void *(*)(void))addr)();
+	return addr;
+}
+
+static void *find_in(const struct object *o, const char *name)
+{
+	if (o->gnu != NULL) {
+		uint32_t nbuckets = o->gnu[0], symoffset = o->gnu[1], bloom_size = o->gnu[2];
+		uint32_t bloom_shift = o->gnu[3];
+		const ElfW(Addr) *bloom = (const ElfW(Addr) *)&o->gnu[4];
+		const uint32_t *buckets = (const uint32_t *)&bloom[bloom_size];
+		const uint32_t *chain = &buckets[nbuckets];
+		uint32_t h = gnu_hash(name);
+		const unsigned bits = sizeof(ElfW(Addr)) * 8;
+		ElfW(Addr) word = bloom[(h / bits) % bloom_size];
+		ElfW(Addr) mask = ((ElfW(Addr))1 << (h % bits)) | ((ElfW(Addr))1 << ((h >> bloom_shift) % bits));
+		if ((word & mask) != mask || nbuckets == 0)
+			return NULL;
+		uint32_t i = buckets[h % nbuckets];
+		if (i < symoffset)
+			return NULL;
+		for (;; i++) {
+			uint32_t ch = chain[i - symoffset];
+			if ((ch | 1) == (h | 1)) {
+				void *addr = symbol_address(o, i, name);
+				if (addr != NULL)
+					return addr;
+			}
+			if (ch & 1)
+				return NULL;
+		}
+	}
+	uint32_t nbucket = o->sysv[0];
+	const uint32_t *bucket = &o->sysv[2], *chain = &bucket[nbucket];
+	for (uint32_t i = bucket[sysv_hash(name) % nbucket]; i != STN_UNDEF; i = chain[i]) {
+		void *addr = symbol_address(o, i, name);
+		if (addr != NULL)
+			return addr;
+	}
+	return NULL;
+}
+
+struct search {
+	const struct want *wants;
+	size_t count;
+	bool after_self; /* only objects after ours (dlsym's RTLD_NEXT); else all but ours */
+	bool self_seen;
+};
+
+static int search_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	struct search *s = data;
+	/* Our own object is the one that holds this very function. */
+	ElfW(Addr) self = (ElfW(Addr))&search_object;
+	bool is_self = false;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && self >= info->dlpi_addr + ph->p_vaddr &&
+		    self < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
+			is_self = true;
+	}
+	if (is_self)
+		s->self_seen = true;
+	if (is_self || (s->after_self && !s->self_seen))
+		return 0;
+	struct object o;
+	if (!open_object(info, &o))
+		return 0;
+	bool missing = false;
+	for (size_t i = 0; i < s->count; i++) {
+		if (__atomic_load_n(s->wants[i].slot, __ATOMIC_RELAXED) != NULL)
+			continue;
+		void *addr = find_in(&o, s->wants[i].name);
+		if (addr != NULL)
+			__atomic_store_n(s->wants[i].slot, addr, __ATOMIC_RELAXED);
+		else
+			missing = true;
+	}
+	return missing ? 0 : 1;
+}
+
+static void search(const struct want *wants, size_t count, bool after_self)
+{
+	struct search s = { wants, count, after_self, false };
+	dl_iterate_phdr(search_object, &s);
+}
 
 void zr_resolve_all(void)
 {
-	RESOLVE(fork);
-	RESOLVE(_Fork);
-	RESOLVE(clone);
-	RESOLVE(posix_spawn);
-	RESOLVE(posix_spawnp);
-	RESOLVE(forkpty);
-	RESOLVE(system);
-	RESOLVE(popen);
-	RESOLVE(pclose);
-	RESOLVE(wait);
-	RESOLVE(waitpid);
-	RESOLVE(wait3);
-	RESOLVE(wait4);
-	RESOLVE(waitid);
-	RESOLVE(ptrace);
-	RESOLVE(execve);
-	RESOLVE(execv);
-	RESOLVE(execvp);
-	RESOLVE(execvpe);
-	RESOLVE(fexecve);
-	RESOLVE(execveat);
+	search(real_wants, COUNT(real_wants), true);
+	/* musl lists libc before the preloaded objects: look there for what is still missing. */
+	search(real_wants, COUNT(real_wants), false);
+}
+
+bool zr_threads_ready(void)
+{
+	search(thread_wants, COUNT(thread_wants), false);
+	if (zr_thread.pthread_create == NULL) {
+		/* glibc before 2.34 keeps the thread functions in libpthread. */
+		struct {
+			void *(*dlopen_mode)(const char *, int);
+		} libc_private = { NULL };
+		const struct want dlopen_want = { "__libc_dlopen_mode", (void **)&libc_private.dlopen_mode };
+		search(&dlopen_want, 1, false);
+		if (libc_private.dlopen_mode == NULL ||
+		    libc_private.dlopen_mode("libpthread.so.0", RTLD_NOW | RTLD_GLOBAL) == NULL)
+			return false;
+		search(thread_wants, COUNT(thread_wants), false);
+	}
+	for (size_t i = 0; i < COUNT(thread_wants); i++)
+		if (*thread_wants[i].slot == NULL)
+			return false;
+	return true;
 }

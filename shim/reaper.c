@@ -456,7 +456,7 @@ static void main_thread_exited(void)
 	if (!spawn_reaper_thread())
 		zr_log(ZR_ERROR, "cannot start a new reaper thread; this one goes on");
 	else
-		pthread_exit(NULL);
+		zr_thread.pthread_exit(NULL);
 }
 
 static void *reaper_main(void *arg)
@@ -511,17 +511,19 @@ static bool spawn_reaper_thread(void)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_attr_t attr;
-	if (pthread_attr_init(&attr) != 0)
+	if (zr_thread.pthread_attr_init(&attr) != 0)
 		return false;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	zr_thread.pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	zr_thread.pthread_attr_setstacksize(&attr, 256 * 1024);
 	/* The new thread inherits this mask, so no signal can ever reach it, not even before
-	 * its first instruction; the caller's own mask is restored at once. */
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	 * its first instruction; the caller's own mask is restored at once. (libc leaves out of
+	 * it the signals it reserves for itself, such as glibc's SIGSETXID, which setuid() in
+	 * any thread needs every thread to take.) */
+	sigprocmask(SIG_SETMASK, &all, &old);
 	pthread_t thread;
-	int r = pthread_create(&thread, &attr, reaper_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	int r = zr_thread.pthread_create(&thread, &attr, reaper_main, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	zr_thread.pthread_attr_destroy(&attr);
 	return r == 0;
 }
 
@@ -533,5 +535,5 @@ bool zr_reaper_start(void)
 	if (HAVE_SENTINEL && prctl(PR_GET_TID_ADDRESS, &word) == 0 && word != NULL &&
 	    *word == (int)syscall(SYS_gettid))
 		main_exit_word = word;
-	return spawn_reaper_thread();
+	return zr_threads_ready() && spawn_reaper_thread();
 }

@@ -8,7 +8,9 @@
  *   system: SIGINT and SIGQUIT ignored and SIGCHLD blocked in the caller while the command
  *     runs (reference-counted across threads), restored to default in the child unless they
  *     were ignored, `/bin/sh -c -- line`, 127 when the shell cannot run, -1 when the wait
- *     fails, cancellation kills and collects the child.
+ *     fails. One difference: glibc acts on a pthread_cancel at once, killing the command; we
+ *     hold cancellation off until the command has ended and then act on it, because glibc's
+ *     cleanup handlers would need libpthread or libgcc_s linked in (real.c says why not).
  *   popen: modes r, w and e; the streams of earlier popen calls closed in the child.
  *   pclose: closes the stream, then waits for that child.
  * When the shim is inert, libc's versions run untouched. A stream our popen made and the app
@@ -62,21 +64,6 @@ static void system_release(void)
 	pthread_mutex_unlock(&system_lock);
 }
 
-struct system_cancel {
-	pid_t pid;
-	sigset_t *mask;
-};
-
-static void system_cancelled(void *arg)
-{
-	struct system_cancel *c = arg;
-	kill(c->pid, SIGKILL);
-	int status;
-	wait_retrying(c->pid, &status);
-	system_release();
-	sigprocmask(SIG_SETMASK, c->mask, NULL);
-}
-
 static int run_system(const char *line)
 {
 	struct sigaction ignore = { .sa_handler = SIG_IGN };
@@ -110,16 +97,18 @@ static int run_system(const char *line)
 	posix_spawnattr_destroy(&attr);
 
 	if (r == 0) {
-		struct system_cancel cancel = { pid, &omask };
-		pthread_cleanup_push(system_cancelled, &cancel);
+		/* Cancellation is held off while the command runs, then acted on (see header). */
+		int cancel_state;
+		zr_thread.pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 		if (wait_retrying(pid, &status) != pid)
 			status = -1;
-		pthread_cleanup_pop(0);
+		zr_thread.pthread_setcancelstate(cancel_state, NULL);
 	} else {
 		status = 127 << 8;
 	}
 	system_release();
 	sigprocmask(SIG_SETMASK, &omask, NULL);
+	zr_thread.pthread_testcancel();
 	if (r != 0)
 		errno = r;
 	return status;

@@ -6,7 +6,7 @@
  *
  *   log.c       allocation-free, async-signal-safe `zreap[PID]:` lines on stderr
  *   config.c    the ZREAP_* settings, read once in the constructor
- *   real.c      the real libc functions behind the wrappers, resolved once
+ *   real.c      the real libc functions behind the wrappers, found without libdl
  *   activate.c  the constructor: inert or active, and starting the reaper
  *   owned.c     which pids are the app's own children, and spawns in flight
  *   stash.c     exit statuses of forgotten children the reaper collected for the app
@@ -21,8 +21,7 @@
 #ifndef ZREAP_H
 #define ZREAP_H
 
-#include "glibc_floor.h"
-
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -84,6 +83,19 @@ struct zr_real {
 };
 extern struct zr_real zr_real;
 void zr_resolve_all(void);
+/* The thread functions only an active shim needs; false if they cannot be had. */
+struct zr_thread_api {
+	int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	int (*pthread_attr_init)(pthread_attr_t *);
+	int (*pthread_attr_destroy)(pthread_attr_t *);
+	int (*pthread_attr_setdetachstate)(pthread_attr_t *, int);
+	int (*pthread_attr_setstacksize)(pthread_attr_t *, size_t);
+	void (*pthread_exit)(void *) __attribute__((noreturn));
+	int (*pthread_setcancelstate)(int, int *);
+	void (*pthread_testcancel)(void);
+};
+extern struct zr_thread_api zr_thread;
+bool zr_threads_ready(void);
 /* A wrapper can run before our constructor (glibc runs the app's libraries' constructors
  * first), so the first call of any wrapper may have to resolve. After the constructor every
  * pointer is set and no wrapper ever calls dlsym, which is not async-signal-safe. */

@@ -9,8 +9,8 @@
  * is seen as in flight, never as an orphan (zr_flight_read/zr_flight_settled).
  *
  * The table is indexed by pid (pid_max is at most 2^22, PID_MAX_LIMIT), 4 bytes a pid, in an
- * anonymous MAP_NORESERVE mapping: only the pages holding pids the app really used become
- * resident, and lookups and updates are single lock-free atomics, safe in signal handlers.
+ * anonymous MAP_NORESERVE mapping that fork leaves out (zr_map): only the pages holding pids
+ * the app really used become resident, and lookups and updates are single lock-free atomics, safe in signal handlers.
  * Each entry holds the CLOCK_BOOTTIME tick at which it was recorded (+1, so 0 means "not
  * ours"): if a child is ever reaped behind our back (raw wait4 syscalls, SIGCHLD set to
  * SIG_IGN) and its pid comes back as an orphan, the orphan started after the stamp, which
@@ -24,7 +24,6 @@
 #include "zreap.h"
 
 #include <stdarg.h>
-#include <sys/mman.h>
 
 #define ZR_PID_LIMIT (1u << 22)
 
@@ -38,12 +37,8 @@ atomic_int zr_tracer;
 
 bool zr_owned_init(void)
 {
-	void *p = mmap(NULL, ZR_PID_LIMIT * sizeof *table, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return false;
-	table = p;
-	return true;
+	table = zr_map(ZR_PID_LIMIT * sizeof *table);
+	return table != NULL;
 }
 
 void zr_spawn_begin(void)

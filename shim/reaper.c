@@ -58,6 +58,7 @@
 #define SYS_close_range 436
 #endif
 
+#define REAPER_STACK (256 * 1024)
 #define SCAN_FIRST_MS 10
 #define SCAN_MAX_MS 1000
 #define SEEN_MAX 256
@@ -139,14 +140,8 @@ static int sentinel_main(void *arg)
 static void make_sentinel(void)
 {
 	static void *stack;
-	if (stack == NULL) {
-		stack = mmap(NULL, SENTINEL_STACK, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-		if (stack == MAP_FAILED) {
-			stack = NULL;
-			return;
-		}
-	}
+	if (stack == NULL && (stack = zr_map(SENTINEL_STACK)) == NULL)
+		return;
 	struct rlimit nofile = { 1024, 1024 };
 	getrlimit(RLIMIT_NOFILE, &nofile);
 	sentinel_args.max_fd = nofile.rlim_cur > 1048576 ? 1048576 : (long)nofile.rlim_cur;
@@ -514,7 +509,9 @@ static bool spawn_reaper_thread(void)
 	if (zr_thread.pthread_attr_init(&attr) != 0)
 		return false;
 	zr_thread.pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	zr_thread.pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* libc's own stack: glibc keeps the thread's descriptor at its top and walks it in every
+	 * fork child, so unlike our other memory it must not be left out of forks (zr_map). */
+	zr_thread.pthread_attr_setstacksize(&attr, REAPER_STACK);
 	/* The new thread inherits this mask, so no signal can ever reach it, not even before
 	 * its first instruction; the caller's own mask is restored at once. (libc leaves out of
 	 * it the signals it reserves for itself, such as glibc's SIGSETXID, which setuid() in

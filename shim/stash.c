@@ -17,7 +17,6 @@
 #include "zreap.h"
 
 #include <string.h>
-#include <sys/mman.h>
 
 #define STASH_SIZE 512
 
@@ -34,12 +33,8 @@ atomic_int zr_wide_waiters, zr_stashing;
 
 bool zr_stash_init(void)
 {
-	void *p = mmap(NULL, STASH_SIZE * sizeof *slots, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return false;
-	slots = p;
-	return true;
+	slots = zr_map(STASH_SIZE * sizeof *slots);
+	return slots != NULL;
 }
 
 int zr_stash_reserve(void)

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -230,4 +231,16 @@ pid_t zr_proc_tracer(pid_t pid)
 	while (*p >= '0' && *p <= '9')
 		tracer = tracer * 10 + (*p++ - '0');
 	return (pid_t)tracer;
+}
+
+void *zr_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* A fork child is inert and never reads these: let fork skip them, so that it neither
+	 * copies them nor write-protects the pages the reaper keeps touching. */
+	madvise(p, size, MADV_DONTFORK);
+	return p;
 }

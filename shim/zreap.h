@@ -149,6 +149,8 @@ extern atomic_int zr_wide_waiters, zr_stashing;
 int zr_futex_wait(atomic_int *addr, int val, long timeout_ms); /* timeout_ms < 0: none */
 void zr_futex_wake(atomic_int *addr);
 long zr_now_ms(void);       /* CLOCK_MONOTONIC */
+/* Private anonymous memory of the active shim, left out of fork children. NULL on failure. */
+void *zr_map(size_t size);
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);

@@ -457,3 +457,61 @@ run_outside() {
 		[ "$ms" -lt 2500 ]
 	done
 }
+
+# ---- how the app collects its children, other than by a handler ----
+
+@test "an app that blocks SIGCHLD and reads it through a signalfd: its events and statuses, orphans reaped" {
+	run --separate-stderr as_pid1 "$H/sigfd" signalfd 200
+	echo "with: $output $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(val right "$output")" -eq 200 ]
+	[ "$(val echild "$output")" -eq 0 ]
+	[ "$(val events "$output")" -ge 1 ]
+	[ "$(val zombies "$output")" -eq 0 ]
+	run --separate-stderr bare_pid1 "$H/sigfd" signalfd 200
+	echo "without: $output"
+	[ "$(val right "$output")" -eq 200 ]
+	[ "$(val zombies "$output")" -ge 1 ]
+}
+
+@test "an app with SIGCHLD ignored: the kernel reaps its children and its waits get ECHILD, as without" {
+	run --separate-stderr as_pid1 "$H/sigfd" ignore 200
+	echo "with: $output $stderr"
+	[ "$(val echild "$output")" -eq 200 ]
+	[ "$(val zombies "$output")" -eq 0 ]
+	run --separate-stderr bare_pid1 "$H/sigfd" ignore 200
+	echo "without: $output"
+	[ "$(val echild "$output")" -eq 200 ]
+}
+
+@test "an idle PID 1: the reaper thread does not wake at all in 1.5 s" {
+	run --separate-stderr as_pid1 "$H/idle" 1500
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "zreap=0" ]
+}
+
+# ---- secure execution ----
+
+@test "secure execution (setuid): the shim is loaded but reads no setting and stays inert as PID 1" {
+	# glibc preloads into a setuid program only a set-user-ID library from a system directory,
+	# named without a slash: install such a copy for the length of this test.
+	libdir=$(dirname "$(readlink -f "$(ldconfig -p | awk '/libc.so.6 .*x86-64|libc.so.6 .*AArch64/ {print $NF; exit}')")")
+	secure_lib="$libdir/libzreap-secure-test.so"
+	secure_bin="$H/secure-setuid" # on a path the unprivileged user can reach
+	cp "$LIB" "$secure_lib" && chmod 4755 "$secure_lib"
+	cp "$H/secure" "$secure_bin" && chmod 4755 "$secure_bin"
+	as_nobody() { unshare --pid --fork --mount-proc setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env LD_PRELOAD=libzreap-secure-test.so ZREAP_LOG=debug ZREAP_SUBREAPER=1 "$@"; }
+	run --separate-stderr as_nobody "$secure_bin"
+	secure_out=$output secure_err=$stderr
+	run --separate-stderr as_nobody "$H/secure"
+	rm -f "$secure_lib" "$secure_bin"
+	echo "setuid: $secure_out / stderr: $secure_err"
+	echo "control: $output / stderr: $stderr"
+	[ "$secure_out" = "secure=1 loaded=1 threads=1" ]
+	[ -z "$secure_err" ]
+	# the control: the same library by the same name, not secure, is active
+	[ "$output" = "secure=0 loaded=1 threads=2" ]
+	[[ "$stderr" == *"zreap[1]: active as PID 1"* ]]
+}

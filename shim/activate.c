@@ -36,28 +36,14 @@ bool zr_active_slow(void)
 	return atomic_load_explicit(&zr_active_pid, memory_order_relaxed) == zr_getpid();
 }
 
-static void pid_to_str(pid_t pid, char out[16])
-{
-	char digits[16];
-	int n = 0;
-	do {
-		digits[n++] = (char)('0' + pid % 10);
-		pid /= 10;
-	} while (pid > 0);
-	int i = 0;
-	while (n > 0)
-		out[i++] = digits[--n];
-	out[i] = '\0';
-}
-
 /* True when this process made itself a subreaper before an exec (see above). */
 static bool subreaper_kept_across_exec(pid_t self)
 {
 	const char *marker = getenv("ZREAP_SUBREAPER_PID");
 	if (marker == NULL)
 		return false;
-	char mine[16];
-	pid_to_str(self, mine);
+	char mine[24];
+	zr_utoa((unsigned long)self, mine);
 	int is_subreaper = 0;
 	return strcmp(marker, mine) == 0 && prctl(PR_GET_CHILD_SUBREAPER, &is_subreaper) == 0 &&
 	       is_subreaper;
@@ -70,8 +56,8 @@ static bool become_subreaper(pid_t self)
 		       errno);
 		return false;
 	}
-	char mine[16];
-	pid_to_str(self, mine);
+	char mine[24];
+	zr_utoa((unsigned long)self, mine);
 	unsetenv("ZREAP_SUBREAPER");
 	setenv("ZREAP_SUBREAPER_PID", mine, 1);
 	return true;

@@ -81,35 +81,32 @@ static void fill_args(char **argv, const char *arg, va_list *ap, size_t n)
 		argv[i] = va_arg(*ap, char *);
 }
 
+/* The variadic arguments up to their NULL as an argv array on the caller's stack; ap stays
+ * open, positioned after the NULL (execle's envp follows it). */
+#define ARGV_FROM_VARARGS(argv, arg)            \
+	va_list ap;                             \
+	va_start(ap, arg);                      \
+	size_t argc_ = count_args(&ap);         \
+	char *argv[argc_ + 1];                  \
+	fill_args(argv, arg, &ap, argc_)
+
 ZR_EXPORT int execl(const char *path, const char *arg, ...)
 {
-	va_list ap;
-	va_start(ap, arg);
-	size_t n = count_args(&ap);
-	char *argv[n + 1];
-	fill_args(argv, arg, &ap, n);
+	ARGV_FROM_VARARGS(argv, arg);
 	va_end(ap);
 	return execve(path, argv, environ);
 }
 
 ZR_EXPORT int execlp(const char *file, const char *arg, ...)
 {
-	va_list ap;
-	va_start(ap, arg);
-	size_t n = count_args(&ap);
-	char *argv[n + 1];
-	fill_args(argv, arg, &ap, n);
+	ARGV_FROM_VARARGS(argv, arg);
 	va_end(ap);
 	return execvp(file, argv);
 }
 
 ZR_EXPORT int execle(const char *path, const char *arg, ...)
 {
-	va_list ap;
-	va_start(ap, arg);
-	size_t n = count_args(&ap);
-	char *argv[n + 1];
-	fill_args(argv, arg, &ap, n);
+	ARGV_FROM_VARARGS(argv, arg);
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
 	return execve(path, argv, envp);

@@ -17,6 +17,18 @@
 #include <sched.h>
 #include <stdarg.h>
 
+/* The parent's side of a tracked fork-like call: record the child, end the flight. The child
+ * (0) returns untouched: it is inert by pid. */
+static pid_t spawned(pid_t pid)
+{
+	if (pid == 0)
+		return 0;
+	int saved = errno;
+	zr_spawn_end(pid);
+	errno = saved;
+	return pid;
+}
+
 static pid_t tracked_fork(pid_t (*real)(void))
 {
 	if (real == NULL) {
@@ -26,13 +38,7 @@ static pid_t tracked_fork(pid_t (*real)(void))
 	if (!zr_active())
 		return real();
 	zr_spawn_begin();
-	pid_t pid = real();
-	if (pid == 0)
-		return 0;
-	int saved = errno;
-	zr_spawn_end(pid);
-	errno = saved;
-	return pid;
+	return spawned(real());
 }
 
 ZR_EXPORT pid_t fork(void)
@@ -55,13 +61,7 @@ ZR_EXPORT pid_t forkpty(int *amaster, char *name, const void *termp, const void 
 	if (!zr_active())
 		return real(amaster, name, termp, winp);
 	zr_spawn_begin();
-	pid_t pid = real(amaster, name, termp, winp);
-	if (pid == 0)
-		return 0;
-	int saved = errno;
-	zr_spawn_end(pid);
-	errno = saved;
-	return pid;
+	return spawned(real(amaster, name, termp, winp));
 }
 
 ZR_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
@@ -78,11 +78,8 @@ ZR_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	if ((flags & (CLONE_THREAD | CLONE_PARENT)) || !zr_active())
 		return real(fn, stack, flags, arg, parent_tid, tls, child_tid);
 	zr_spawn_begin();
-	int pid = real(fn, stack, flags, arg, parent_tid, tls, child_tid);
-	int saved = errno;
-	zr_spawn_end(pid);
-	errno = saved;
-	return pid;
+	/* The child runs fn on its own stack and never returns here. */
+	return spawned(real(fn, stack, flags, arg, parent_tid, tls, child_tid));
 }
 
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,

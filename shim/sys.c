@@ -19,6 +19,20 @@
 #include <time.h>
 #include <unistd.h>
 
+size_t zr_utoa(unsigned long v, char *out)
+{
+	char digits[24];
+	size_t n = 0, len = 0;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		out[len++] = digits[--n];
+	out[len] = '\0';
+	return len;
+}
+
 int zr_futex_wait(atomic_int *addr, int val, long timeout_ms)
 {
 	struct timespec ts, *tp = NULL;
@@ -122,15 +136,7 @@ static void children_of_task(pid_t tid, void *arg)
 {
 	struct each_child *c = arg;
 	char path[48] = "/proc/self/task/";
-	size_t len = 16;
-	char digits[16];
-	int n = 0;
-	do {
-		digits[n++] = (char)('0' + tid % 10);
-		tid /= 10;
-	} while (tid > 0);
-	while (n > 0)
-		path[len++] = digits[--n];
+	size_t len = 16 + zr_utoa((unsigned long)tid, path + 16);
 	memcpy(path + len, "/children", sizeof "/children");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -149,16 +155,7 @@ bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
 static bool read_proc(pid_t pid, const char *name, char *buf, size_t size)
 {
 	char path[48] = "/proc/";
-	char digits[16];
-	int n = 0;
-	unsigned v = (unsigned)pid;
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	size_t len = 6;
-	while (n > 0)
-		path[len++] = digits[--n];
+	size_t len = 6 + zr_utoa((unsigned long)pid, path + 6);
 	path[len++] = '/';
 	size_t name_len = strlen(name);
 	memcpy(path + len, name, name_len + 1);

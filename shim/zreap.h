@@ -153,6 +153,7 @@ long zr_now_ms(void);       /* CLOCK_MONOTONIC */
 void *zr_map(size_t size);
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
+size_t zr_utoa(unsigned long v, char *out); /* decimal digits and a NUL; returns their count */
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);
 /* Call fn(id, arg) for every thread of this process, or for every child of every thread;
  * false if /proc is absent. */

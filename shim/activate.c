@@ -94,6 +94,7 @@ __attribute__((constructor)) static void zr_activate(void)
 		zr_log(ZR_ERROR, "cannot start the reaper thread; staying inert");
 		goto out;
 	}
+	zr_signals_activate();
 	zr_log(ZR_INFO, "active as %s; own children count as forgotten after %ld ms", role,
 	       zr_cfg.forgotten_ms);
 out:

@@ -12,13 +12,117 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 
 struct zr_config zr_cfg = {
 	.disable = false,
 	.subreaper = false,
 	.log_level = ZR_ERROR,
 	.forgotten_ms = 30000,
+	.forward = ZR_FORWARD_AUTO,
+	.forward_set = (1ull << (SIGTERM - 1)) | (1ull << (SIGINT - 1)) | (1ull << (SIGQUIT - 1)),
+	.grace_ms = 5000,
 };
+
+static const struct {
+	int sig;
+	const char *name;
+} names[] = {
+	{ SIGHUP, "HUP" }, { SIGINT, "INT" }, { SIGQUIT, "QUIT" }, { SIGILL, "ILL" },
+	{ SIGTRAP, "TRAP" }, { SIGABRT, "ABRT" }, { SIGBUS, "BUS" }, { SIGFPE, "FPE" },
+	{ SIGKILL, "KILL" }, { SIGUSR1, "USR1" }, { SIGSEGV, "SEGV" }, { SIGUSR2, "USR2" },
+	{ SIGPIPE, "PIPE" }, { SIGALRM, "ALRM" }, { SIGTERM, "TERM" }, { SIGCHLD, "CHLD" },
+	{ SIGCONT, "CONT" }, { SIGSTOP, "STOP" }, { SIGTSTP, "TSTP" }, { SIGTTIN, "TTIN" },
+	{ SIGTTOU, "TTOU" }, { SIGURG, "URG" }, { SIGXCPU, "XCPU" }, { SIGXFSZ, "XFSZ" },
+	{ SIGVTALRM, "VTALRM" }, { SIGPROF, "PROF" }, { SIGWINCH, "WINCH" }, { SIGIO, "IO" },
+	{ SIGPWR, "PWR" }, { SIGSYS, "SYS" },
+};
+
+const char *zr_signame(int sig, char buf[12])
+{
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].sig == sig) {
+			buf[0] = 'S', buf[1] = 'I', buf[2] = 'G';
+			size_t n = strlen(names[i].name);
+			memcpy(buf + 3, names[i].name, n + 1);
+			return buf;
+		}
+	memcpy(buf, "signal ", 7);
+	zr_utoa((unsigned long)sig, buf + 7);
+	return buf;
+}
+
+bool zr_forwardable(int sig)
+{
+	switch (sig) {
+	case SIGHUP: case SIGINT: case SIGQUIT: case SIGABRT: case SIGUSR1: case SIGUSR2:
+	case SIGPIPE: case SIGALRM: case SIGTERM: case SIGXCPU: case SIGXFSZ: case SIGVTALRM:
+	case SIGPROF: case SIGIO: case SIGPWR:
+		return true;
+	default:
+		/* Real-time signals, but not the first two, which glibc keeps for itself. */
+		return sig >= 34 && sig <= 64;
+	}
+}
+
+static int parse_signal(const char *word, size_t len)
+{
+	char buf[16];
+	if (len == 0 || len >= sizeof buf)
+		return -1;
+	memcpy(buf, word, len);
+	buf[len] = '\0';
+	const char *name = buf;
+	if (strncasecmp(name, "SIG", 3) == 0)
+		name += 3;
+	char *end;
+	long n = strtol(name, &end, 10);
+	if (end != name && *end == '\0')
+		return n > 0 && n <= 64 ? (int)n : -1;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcasecmp(name, names[i].name) == 0)
+			return names[i].sig;
+	return -1;
+}
+
+/* "TERM,INT,QUIT", names with or without SIG, or numbers; any bad entry rejects the list. */
+static void parse_signal_list(void)
+{
+	const char *v = getenv("ZREAP_FORWARD_SIGNALS");
+	if (v == NULL)
+		return;
+	uint64_t set = 0;
+	for (const char *p = v; *p;) {
+		size_t len = strcspn(p, ", ");
+		if (len > 0) {
+			int sig = parse_signal(p, len);
+			if (sig < 0 || !zr_forwardable(sig)) {
+				zr_log(ZR_ERROR, "ZREAP_FORWARD_SIGNALS=%s: '%s' is not a signal that can be "
+						 "forwarded; using TERM,INT,QUIT",
+				       v, p);
+				return;
+			}
+			set |= 1ull << (sig - 1);
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	zr_cfg.forward_set = set;
+}
+
+static void parse_forward_mode(void)
+{
+	const char *v = getenv("ZREAP_FORWARD");
+	if (v == NULL || *v == '\0')
+		return;
+	static const char *const modes[] = { "auto", "always", "never" };
+	for (int i = 0; i < 3; i++)
+		if (strcasecmp(v, modes[i]) == 0) {
+			zr_cfg.forward = i;
+			return;
+		}
+	zr_log(ZR_ERROR, "ZREAP_FORWARD=%s is not auto, always or never; using auto", v);
+}
 
 static bool parse_bool(const char *name, bool *out)
 {
@@ -79,5 +183,8 @@ void zr_config_load(void)
 	parse_bool("ZREAP_DISABLE", &zr_cfg.disable);
 	parse_bool("ZREAP_SUBREAPER", &zr_cfg.subreaper);
 	parse_ms("ZREAP_FORGOTTEN_MS", &zr_cfg.forgotten_ms, 24L * 3600 * 1000);
+	parse_ms("ZREAP_GRACE_MS", &zr_cfg.grace_ms, 3600L * 1000);
+	parse_forward_mode();
+	parse_signal_list();
 	errno = saved;
 }

@@ -41,7 +41,9 @@ struct want {
 static const struct want real_wants[] = {
 	W(fork), W(_Fork), W(clone), W(posix_spawn), W(posix_spawnp), W(forkpty), W(system),
 	W(popen), W(pclose), W(wait), W(waitpid), W(wait3), W(wait4), W(waitid), W(ptrace),
-	W(execve), W(execv), W(execvp), W(execvpe), W(fexecve), W(execveat),
+	W(execve), W(execv), W(execvp), W(execvpe), W(fexecve), W(execveat), W(sigaction),
+	W(signal), W(bsd_signal), W(ssignal), W(sysv_signal), W(__sysv_signal), W(sigset),
+	W(sigignore), W(siginterrupt),
 };
 #undef W
 #define W(f) { #f, (void **)&zr_thread.f }

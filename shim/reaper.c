@@ -66,6 +66,11 @@
 static atomic_int sentinel;  /* its pid; 0 when there is none */
 static atomic_int creating;  /* the reaper is making one */
 static atomic_int execing;   /* an exec is under way: make none (exec.c) */
+
+pid_t zr_sentinel_pid(void)
+{
+	return atomic_load(&sentinel);
+}
 /* The main thread's clear_child_tid word: the kernel zeroes it, and wakes its futex, when the
  * main thread exits; NULL when unknown or after that. */
 static int *main_exit_word;

@@ -21,8 +21,10 @@
  * (0) returns untouched: it is inert by pid. */
 static pid_t spawned(pid_t pid)
 {
-	if (pid == 0)
+	if (pid == 0) {
+		zr_signals_after_fork(); /* _Fork runs no atfork handler */
 		return 0;
+	}
 	int saved = errno;
 	zr_spawn_end(pid);
 	errno = saved;

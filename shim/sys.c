@@ -241,3 +241,13 @@ void *zr_map(size_t size)
 	madvise(p, size, MADV_DONTFORK);
 	return p;
 }
+
+bool zr_proc_alive(pid_t pid)
+{
+	char buf[512];
+	if (!read_proc(pid, "stat", buf, sizeof buf))
+		return false;
+	const char *close_paren = strrchr(buf, ')');
+	return close_paren != NULL && close_paren[1] == ' ' && close_paren[2] != 'Z' &&
+	       close_paren[2] != 'X';
+}

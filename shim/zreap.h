@@ -15,6 +15,8 @@
  *   shell.c     system, popen, pclose, rebuilt on tracked spawns
  *   wait.c      the wait family: same results as without the shim
  *   exec.c      the exec family: the sentinel must not outlive the image
+ *   signals.c   the app's view of the forwarded signals' dispositions
+ *   stop.c      forwarding them, and ending PID 1 as the default action would
  *   reaper.c    the reaper thread and its sentinel child
  *   sys.c       raw futexes, clocks and /proc readers the others share
  */
@@ -51,7 +53,14 @@ struct zr_config {
 	bool subreaper;        /* ZREAP_SUBREAPER */
 	int log_level;         /* ZREAP_LOG */
 	long forgotten_ms;     /* ZREAP_FORGOTTEN_MS; 0 = never reap the app's own children */
+	int forward;           /* ZREAP_FORWARD: ZR_FORWARD_AUTO, _ALWAYS or _NEVER */
+	uint64_t forward_set;  /* ZREAP_FORWARD_SIGNALS, bit n-1 for signal n */
+	long grace_ms;         /* ZREAP_GRACE_MS */
 };
+enum { ZR_FORWARD_AUTO, ZR_FORWARD_ALWAYS, ZR_FORWARD_NEVER };
+/* Signals that may be forwarded: catchable, default action to end the process, not a fault. */
+bool zr_forwardable(int sig);
+const char *zr_signame(int sig, char buf[12]);
 extern struct zr_config zr_cfg;
 void zr_config_load(void);
 
@@ -74,6 +83,15 @@ struct zr_real {
 	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
 	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
 	long (*ptrace)(int, ...);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	__sighandler_t (*signal)(int, __sighandler_t);
+	__sighandler_t (*bsd_signal)(int, __sighandler_t);
+	__sighandler_t (*ssignal)(int, __sighandler_t);
+	__sighandler_t (*sysv_signal)(int, __sighandler_t);
+	__sighandler_t (*__sysv_signal)(int, __sighandler_t);
+	__sighandler_t (*sigset)(int, __sighandler_t);
+	int (*sigignore)(int);
+	int (*siginterrupt)(int, int);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execv)(const char *, char *const[]);
 	int (*execvp)(const char *, char *const[]);
@@ -163,9 +181,19 @@ bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
  * False when it cannot be read. */
 bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *comm, size_t comm_size);
 pid_t zr_proc_tracer(pid_t pid); /* TracerPid of /proc/PID/status; 0 when untraced or unknown */
+bool zr_proc_alive(pid_t pid);    /* exists and is not a zombie */
+
+/* ---- signals.c ---- */
+void zr_signals_activate(void);   /* PID 1: take over the forwarded signals' SIG_DFL */
+void zr_signals_after_fork(void); /* a fork child: the app's dispositions for real */
+
+/* ---- stop.c ---- */
+void zr_forward(int sig, const siginfo_t *si);
+void zr_stop_on_signal(int sig, const siginfo_t *si);
 
 /* ---- reaper.c ---- */
 bool zr_reaper_start(void);
+pid_t zr_sentinel_pid(void);
 /* Around an exec: kill and reap the sentinel and keep the reaper from making another; after a
  * failed exec, let it make one again. */
 void zr_sentinel_stop(void);

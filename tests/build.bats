@@ -5,7 +5,7 @@ load common
 @test "exports exactly the interposed libc functions" {
 	run bash -c "objdump -T '$LIB' | awk '\$2 == \"g\" && \$4 != \"*UND*\" {print \$NF}' | sort | tr '\n' ' '"
 	[ "$status" -eq 0 ]
-	[ "$output" = "_Fork clone execl execle execlp execv execve execveat execvp execvpe fexecve fork forkpty pclose popen posix_spawn posix_spawnp ptrace system vfork wait wait3 wait4 waitid waitpid " ]
+	[ "$output" = "_Fork __sysv_signal bsd_signal clone execl execle execlp execv execve execveat execvp execvpe fexecve fork forkpty pclose popen posix_spawn posix_spawnp ptrace sigaction sigignore siginterrupt signal sigset ssignal system sysv_signal vfork wait wait3 wait4 waitid waitpid " ]
 }
 
 @test "needs no glibc symbol version above GLIBC_2.17" {

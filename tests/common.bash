@@ -1,4 +1,5 @@
 # common.bash: loaded by every suite. Paths, and ways to run a program as PID 1.
+bats_require_minimum_version 1.5.0
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 LIB="$ROOT/build/libzreap.so"
 H="$ROOT/build/tests"

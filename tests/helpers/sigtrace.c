@@ -1,0 +1,113 @@
+/* sigtrace: sets and queries SIGTERM, SIGINT and SIGQUIT through every call that sets or reads
+ * a disposition, and raises them at handlers it installed, printing a trace. Run as PID 1 with
+ * and without the shim, the traces must be the same (the shim manages exactly these signals
+ * there). It never raises a signal whose disposition is SIG_DFL. */
+#include "zkit.h"
+#include <signal.h>
+
+/* The old interfaces are the point here. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+extern __sighandler_t bsd_signal(int, __sighandler_t);
+extern __sighandler_t ssignal(int, __sighandler_t);
+extern __sighandler_t sysv_signal(int, __sighandler_t);
+extern __sighandler_t __sysv_signal(int, __sighandler_t);
+
+static void h1(int sig) { printf("  h1(%d)\n", sig); }
+static void h2(int sig) { printf("  h2(%d)\n", sig); }
+static void h3(int sig, siginfo_t *si, void *uc)
+{
+	sigset_t now;
+	sigprocmask(SIG_SETMASK, NULL, &now);
+	printf("  h3(%d) signo=%d code=%d pid_is_self=%d uc=%d self_blocked=%d usr1_blocked=%d\n", sig,
+	       si->si_signo, si->si_code, si->si_pid == getpid(), uc != NULL, sigismember(&now, sig),
+	       sigismember(&now, SIGUSR1));
+}
+
+static const char *name(__sighandler_t h)
+{
+	return h == SIG_DFL ? "DFL" : h == SIG_IGN ? "IGN" : h == SIG_ERR ? "ERR" : h == SIG_HOLD ? "HOLD"
+	       : h == h1 ? "h1" : h == h2 ? "h2" : (void *)h == (void *)h3 ? "h3" : "other";
+}
+
+static void show(const char *what, int sig)
+{
+	struct sigaction sa;
+	if (sigaction(sig, NULL, &sa) != 0) {
+		printf("%s: query failed\n", what);
+		return;
+	}
+	unsigned long long mask = 0;
+	for (int s = 1; s <= 64; s++)
+		if (sigismember(&sa.sa_mask, s) == 1)
+			mask |= 1ull << (s - 1);
+	printf("%s: handler=%s flags=%#x mask=%#llx restorer=%s\n", what, name(sa.sa_handler),
+	       (unsigned)sa.sa_flags, mask, sa.sa_restorer ? "set" : "none");
+}
+
+static void trace(int sig)
+{
+	struct sigaction act, old;
+	printf("== signal %d\n", sig);
+	show("initial", sig);
+
+	memset(&act, 0, sizeof act);
+	act.sa_sigaction = h3;
+	act.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&act.sa_mask);
+	sigaddset(&act.sa_mask, SIGUSR1);
+	sigaddset(&act.sa_mask, SIGKILL);
+	sigaddset(&act.sa_mask, 100); /* beyond what the kernel keeps */
+	printf("sigaction(h3) = %d\n", sigaction(sig, &act, &old));
+	printf("  old handler=%s\n", name(old.sa_handler));
+	show("after sigaction(h3)", sig);
+	raise(sig);
+
+	act.sa_handler = SIG_DFL;
+	act.sa_flags = SA_NODEFER | SA_RESETHAND | SA_ONSTACK | 0x00000400;
+	sigemptyset(&act.sa_mask);
+	sigaddset(&act.sa_mask, SIGUSR2);
+	sigaddset(&act.sa_mask, SIGSTOP);
+	printf("sigaction(DFL, odd flags) = %d\n", sigaction(sig, &act, &old));
+	printf("  old handler=%s flags=%#x\n", name(old.sa_handler), (unsigned)old.sa_flags);
+	show("after sigaction(DFL)", sig);
+
+	printf("signal(h1) -> %s\n", name(signal(sig, h1)));
+	show("after signal(h1)", sig);
+	raise(sig);
+	printf("signal(DFL) -> %s\n", name(signal(sig, SIG_DFL)));
+	show("after signal(DFL)", sig);
+	printf("bsd_signal(h2) -> %s\n", name(bsd_signal(sig, h2)));
+	printf("ssignal(h1) -> %s\n", name(ssignal(sig, h1)));
+	show("after ssignal(h1)", sig);
+	printf("sysv_signal(h2) -> %s\n", name(sysv_signal(sig, h2)));
+	show("after sysv_signal(h2)", sig);
+	raise(sig); /* SA_RESETHAND: back to DFL */
+	show("after raise (reset)", sig);
+	printf("__sysv_signal(DFL) -> %s\n", name(__sysv_signal(sig, SIG_DFL)));
+	printf("sigset(HOLD) -> %s\n", name(sigset(sig, SIG_HOLD)));
+	printf("sigset(HOLD) again -> %s\n", name(sigset(sig, SIG_HOLD)));
+	printf("sigset(h1) -> %s\n", name(sigset(sig, h1)));
+	show("after sigset(h1)", sig);
+	printf("sigignore = %d\n", sigignore(sig));
+	show("after sigignore", sig);
+	raise(sig); /* ignored */
+	printf("siginterrupt(1) = %d\n", siginterrupt(sig, 1));
+	show("after siginterrupt(1)", sig);
+	printf("signal(h2) -> %s\n", name(signal(sig, h2)));
+	show("after signal(h2) with siginterrupt", sig);
+	printf("siginterrupt(0) = %d\n", siginterrupt(sig, 0));
+	show("after siginterrupt(0)", sig);
+	printf("signal(SIG_ERR) -> %s errno=%d\n", name(signal(sig, SIG_ERR)), errno);
+	printf("sigaction(DFL) = %d\n", sigaction(sig, &(struct sigaction){ .sa_handler = SIG_DFL }, NULL));
+	show("final", sig);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	trace(SIGTERM);
+	trace(SIGINT);
+	trace(SIGQUIT);
+	return 0;
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# Clean stop: forwarded termination signals, the grace, the exit status, as `docker stop` does.
+load common
+
+setup_file() {
+	export BATS_TEST_TIMEOUT=30
+}
+
+# pid1_then SIG [VAR=value ...] -- ARGS: runs the stopper as PID 1 (with the shim unless
+# NOSHIM=1), sends SIG from outside the namespace once it says ready, as a container runtime
+# does, and sets $output (its output), $status and $ms (from the signal to its end).
+pid1_then() {
+	local sig=$1; shift
+	local vars=() out
+	while [ "$1" != -- ]; do vars+=("$1"); shift; done
+	shift
+	[ "${NOSHIM:-0}" = 1 ] || vars+=("LD_PRELOAD=$LIB")
+	out=$BATS_TEST_TMPDIR/out
+	# INT and QUIT arrive ignored in a background job of a script: reset them, as a runtime does.
+	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "${vars[@]}" \
+		"$H/stopper" "$@" >"$out" 2>&1 &
+	local u=$! p1="" i
+	for i in $(seq 1000); do grep -q ready "$out" 2>/dev/null && break; sleep 0.01; done
+	p1=$(cat /proc/$u/task/$u/children)
+	local start=$(date +%s%N)
+	kill -"$sig" "$p1"
+	if [ "${EXPECT_ALIVE:-0}" = 1 ]; then
+		sleep 1.5
+		if kill -0 "$p1" 2>/dev/null; then status=alive; else status=dead; fi
+		kill -9 "$p1" 2>/dev/null
+		wait "$u" || true
+	else
+		wait "$u" && status=0 || status=$?
+	fi
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	output=$(cat "$out")
+	echo "status=$status ms=$ms"; echo "$output"
+}
+
+got() { grep -c "got $1" <<<"$output" || true; }
+distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | wc -l; }
+
+@test "SIGTERM to a PID 1 without a handler: children get it once each, exit 143 within 1 s" {
+	pid1_then TERM -- 3 report
+	[ "$status" -eq 143 ]
+	[ "$ms" -lt 1000 ]
+	[ "$(got SIGTERM)" -eq 3 ]
+	[ "$(distinct_children SIGTERM)" -eq 3 ]
+}
+
+@test "control: without the shim the same PID 1 ignores SIGTERM and lives on" {
+	NOSHIM=1 EXPECT_ALIVE=1 pid1_then TERM -- 3 report
+	[ "$status" = alive ]
+	[ "$(got SIGTERM)" -eq 0 ]
+}
+
+@test "SIGINT ends in 130 and SIGQUIT in 131, each forwarded once" {
+	pid1_then INT -- 2 report
+	[ "$status" -eq 130 ]
+	[ "$(got SIGINT)" -eq 2 ]
+	pid1_then QUIT -- 2 report
+	[ "$status" -eq 131 ]
+	[ "$(got SIGQUIT)" -eq 2 ]
+}
+
+@test "a child that ignores SIGTERM: PID 1 exits at ZREAP_GRACE_MS (1000 ms, within 0.5 s)" {
+	pid1_then TERM ZREAP_GRACE_MS=1000 -- 2 ignore
+	[ "$status" -eq 143 ]
+	[ "$ms" -ge 1000 ]
+	[ "$ms" -lt 1500 ]
+}
+
+@test "an app with its own SIGTERM handler: it runs, nothing is forwarded, its own status" {
+	pid1_then TERM ZREAP_LOG=info -- 2 report handler
+	[ "$status" -eq 7 ]
+	grep -q "app handler" <<<"$output"
+	! grep -q forwarded <<<"$output"
+	[ "$(got SIGTERM)" -eq 0 ]
+}
+
+@test "ZREAP_FORWARD=always: forwarded, and the app's handler runs with its status" {
+	pid1_then TERM ZREAP_LOG=info ZREAP_FORWARD=always -- 2 report handler
+	[ "$status" -eq 7 ]
+	grep -q "app handler" <<<"$output"
+	grep -q "forwarded SIGTERM to 2 children" <<<"$output"
+}
+
+@test "ZREAP_FORWARD=never: nothing forwarded, the default exit at once" {
+	pid1_then TERM ZREAP_LOG=info ZREAP_FORWARD=never -- 2 report
+	[ "$status" -eq 143 ]
+	[ "$ms" -lt 500 ]
+	! grep -q forwarded <<<"$output"
+	[ "$(got SIGTERM)" -eq 0 ]
+}
+
+@test "ZREAP_FORWARD_SIGNALS=HUP: HUP is forwarded and ends in 129; TERM no longer is" {
+	pid1_then HUP ZREAP_FORWARD_SIGNALS=SIGHUP ZREAP_LOG=info -- 1 report
+	[ "$status" -eq 129 ]
+	grep -q "forwarded SIGHUP to 1 child" <<<"$output"
+	EXPECT_ALIVE=1 pid1_then TERM ZREAP_FORWARD_SIGNALS=HUP -- 1 report
+	[ "$status" = alive ]
+}
+
+@test "the app exits on its own with children alive: they get SIGTERM first, status stays 0" {
+	run --separate-stderr as_pid1 ZREAP_LOG=info "$H/stopper" 2 report exit
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'got SIGTERM' <<<"$output")" -eq 2 ]
+	run --separate-stderr as_pid1 ZREAP_GRACE_MS=0 "$H/stopper" 2 report exit
+	echo "grace 0: $output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'got SIGTERM' <<<"$output")" -eq 0 ]
+}
+
+@test "Ctrl-C on a terminal: every child sees SIGINT exactly once, PID 1 ends in 130" {
+	run python3 "$ROOT/tests/helpers/ctrlc.py" unshare --pid --fork --mount-proc \
+		env --default-signal=INT LD_PRELOAD="$LIB" "$H/stopper" 3 report
+	echo "$output"
+	[ "$(grep -c 'got SIGINT' <<<"$output")" -eq 3 ]
+	[ "$(grep 'got SIGINT' <<<"$output" | awk '{print $2}' | sort -u | wc -l)" -eq 3 ]
+	grep -qx 'status=130' <<<"$output"
+}
+
+@test "bad ZREAP_FORWARD, ZREAP_FORWARD_SIGNALS and ZREAP_GRACE_MS: one line each, defaults" {
+	for bad in ZREAP_FORWARD=sometimes ZREAP_FORWARD_SIGNALS=TERM,KILL ZREAP_FORWARD_SIGNALS=BOGUS ZREAP_GRACE_MS=-1; do
+		run --separate-stderr as_pid1 "$bad" "$H/leaker" 10
+		echo "$bad -> $stderr"
+		[ "$status" -eq 0 ]
+		[ "$(grep -c '^zreap\[' <<<"$stderr")" -eq 1 ]
+		[[ "$stderr" == *"${bad%%=*}"* ]]
+	done
+}

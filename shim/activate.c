@@ -14,7 +14,8 @@
  *     kernel keeps across execve) activates again, while any other process that inherited
  *     the marker has another pid and stays inert.
  * Never in secure execution (AT_SECURE: setuid and the like), where no environment is read,
- * and never with ZREAP_DISABLE=1.
+ * never with ZREAP_DISABLE=1, and never in a program of the other libc (the musl build in a
+ * glibc program or the reverse), where PID 1 gets one line naming the build to use.
  *
  * A child, by whatever path it was made, inherits zr_active_pid but has another pid, so
  * zr_active() is false in it without any code having to run in it: fork children, vfork
@@ -28,6 +29,14 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+
+#ifdef ZR_LIBC_MUSL
+#define ZR_BUILD_LIBC "musl"
+#define ZR_OTHER_LIBC "glibc"
+#else
+#define ZR_BUILD_LIBC "glibc"
+#define ZR_OTHER_LIBC "musl"
+#endif
 
 atomic_int zr_active_pid;
 
@@ -67,6 +76,15 @@ __attribute__((constructor)) static void zr_activate(void)
 {
 	int saved = errno;
 	zr_resolve_all();
+	if (!zr_libc_matches()) {
+		/* The wrong build for this program's libc: every wrapper passes straight through to the
+		 * libc that is there, which is all an inert shim does. Say so where it matters. */
+		if (zr_getpid() == 1)
+			zr_log(ZR_ERROR, "this is the %s build of libzreap, in a %s program: inert; mount the "
+					 "%s build instead",
+			       ZR_BUILD_LIBC, ZR_OTHER_LIBC, ZR_OTHER_LIBC);
+		goto out;
+	}
 	if (getauxval(AT_SECURE))
 		goto out;
 	zr_config_load();

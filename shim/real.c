@@ -244,3 +244,38 @@ bool zr_threads_ready(void)
 			return false;
 	return true;
 }
+
+bool zr_libc_matches(void)
+{
+	struct {
+		void *version;
+	} glibc = { NULL };
+	const struct want probe = { "gnu_get_libc_version", &glibc.version };
+	search(&probe, 1, false);
+#ifdef ZR_LIBC_MUSL
+	return glibc.version == NULL;
+#else
+	return glibc.version != NULL;
+#endif
+}
+
+extern void *__dso_handle; /* every shared object's own, from the compiler's crtbeginS.o */
+
+bool zr_atfork_child(void (*child)(void))
+{
+	/* pthread_atfork is a function of musl's libc, but glibc puts it in libc_nonshared.a,
+	 * where it calls __register_atfork: linking it would make the glibc build unloadable into
+	 * a musl program, which must rather find it inert (zr_libc_matches). */
+	struct {
+		int (*pthread_atfork)(void (*)(void), void (*)(void), void (*)(void));
+		int (*register_atfork)(void (*)(void), void (*)(void), void (*)(void), void *);
+	} f = { NULL, NULL };
+	const struct want wants[] = {
+		{ "pthread_atfork", (void **)&f.pthread_atfork },
+		{ "__register_atfork", (void **)&f.register_atfork },
+	};
+	search(wants, 2, false);
+	if (f.register_atfork != NULL)
+		return f.register_atfork(NULL, NULL, child, __dso_handle) == 0;
+	return f.pthread_atfork != NULL && f.pthread_atfork(NULL, NULL, child) == 0;
+}

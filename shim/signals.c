@@ -21,8 +21,8 @@
  *    in the constructor by setting the current disposition back).
  *  - signal, bsd_signal, ssignal, sysv_signal, __sysv_signal, sigset, sigignore and
  *    siginterrupt reach libc's sigaction through internal aliases, so each has a wrapper that
- *    builds the action as glibc's own does (siginterrupt's set of signals that do not restart
- *    is kept here for the managed signals).
+ *    builds the action as its libc's own does: glibc's (siginterrupt's set of signals that do
+ *    not restart is kept here for the managed signals), or in the musl build musl's.
  *  - A fork child gets the app's dispositions installed for real (pthread_atfork, and our
  *    _Fork); a child made by any other path that still has our handler when the signal comes
  *    puts the app's disposition back and raises the signal again.
@@ -168,19 +168,29 @@ ZR_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	struct sigaction previous = slots[sig].view;
 	int r = act != NULL ? set_action(sig, act) : 0;
 	unlock_view(sig, &saved);
-	if (r == 0 && old != NULL)
+	if (r == 0 && old != NULL) {
+#ifdef ZR_LIBC_MUSL
+		/* musl reports handler, mask and flags, and leaves the caller's sa_restorer alone. */
+		old->sa_handler = previous.sa_handler;
+		old->sa_mask = previous.sa_mask;
+		old->sa_flags = previous.sa_flags;
+#else
 		*old = previous;
+#endif
+	}
 	return r;
 }
 
 /* ---- the older interfaces, as glibc builds them (signal/sigaction.c et al.) ---- */
 
-static __sighandler_t set_simple(int sig, __sighandler_t handler, int flags, bool mask_self)
+static zr_handler_t set_simple(int sig, zr_handler_t handler, int flags, bool mask_self)
 {
+#ifndef ZR_LIBC_MUSL /* musl passes SIG_ERR on to the kernel, which takes it */
 	if (handler == SIG_ERR) {
 		errno = EINVAL;
 		return SIG_ERR;
 	}
+#endif
 	struct sigaction act, old;
 	memset(&act, 0, sizeof act);
 	act.sa_handler = handler;
@@ -191,44 +201,58 @@ static __sighandler_t set_simple(int sig, __sighandler_t handler, int flags, boo
 	return sigaction(sig, &act, &old) < 0 ? SIG_ERR : old.sa_handler;
 }
 
-static __sighandler_t bsd_style(int sig, __sighandler_t handler)
+static zr_handler_t bsd_style(int sig, zr_handler_t handler)
 {
+#ifdef ZR_LIBC_MUSL
+	/* musl's signal (and bsd_signal, __sysv_signal): SA_RESTART, an empty mask, always. */
+	return set_simple(sig, handler, SA_RESTART, false);
+#else
 	return set_simple(sig, handler, sigismember(&no_restart, sig) == 1 ? 0 : SA_RESTART, true);
+#endif
 }
 
-ZR_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
+static zr_handler_t sysv_style(int sig, zr_handler_t handler)
+{
+#ifdef ZR_LIBC_MUSL
+	return bsd_style(sig, handler);
+#else
+	return set_simple(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+#endif
+}
+
+ZR_EXPORT zr_handler_t signal(int sig, zr_handler_t handler)
 {
 	if (!managed(sig))
 		return REAL(signal)(sig, handler);
 	return bsd_style(sig, handler);
 }
 
-ZR_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
+ZR_EXPORT zr_handler_t bsd_signal(int sig, zr_handler_t handler)
 {
 	if (!managed(sig))
 		return REAL(bsd_signal)(sig, handler);
 	return bsd_style(sig, handler);
 }
 
-ZR_EXPORT __sighandler_t ssignal(int sig, __sighandler_t handler)
+ZR_EXPORT zr_handler_t ssignal(int sig, zr_handler_t handler)
 {
 	if (!managed(sig))
 		return REAL(ssignal)(sig, handler);
 	return bsd_style(sig, handler);
 }
 
-ZR_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t handler)
+ZR_EXPORT zr_handler_t sysv_signal(int sig, zr_handler_t handler)
 {
 	if (!managed(sig))
 		return REAL(sysv_signal)(sig, handler);
-	return set_simple(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+	return sysv_style(sig, handler);
 }
 
-ZR_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t handler)
+ZR_EXPORT zr_handler_t __sysv_signal(int sig, zr_handler_t handler)
 {
 	if (!managed(sig))
 		return REAL(__sysv_signal)(sig, handler);
-	return set_simple(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+	return sysv_style(sig, handler);
 }
 
 ZR_EXPORT int sigignore(int sig)
@@ -238,7 +262,7 @@ ZR_EXPORT int sigignore(int sig)
 	return set_simple(sig, SIG_IGN, 0, false) == SIG_ERR ? -1 : 0;
 }
 
-ZR_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
+ZR_EXPORT zr_handler_t sigset(int sig, zr_handler_t disp)
 {
 	if (!managed(sig))
 		return REAL(sigset)(sig, disp);
@@ -255,7 +279,7 @@ ZR_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
 			return SIG_ERR;
 		return old.sa_handler;
 	}
-	__sighandler_t previous = set_simple(sig, disp, 0, false);
+	zr_handler_t previous = set_simple(sig, disp, 0, false);
 	if (previous == SIG_ERR || sigprocmask(SIG_UNBLOCK, &one, &old_mask) < 0)
 		return SIG_ERR;
 	return sigismember(&old_mask, sig) == 1 ? SIG_HOLD : previous;
@@ -268,6 +292,7 @@ ZR_EXPORT int siginterrupt(int sig, int interrupt)
 	struct sigaction act;
 	if (sigaction(sig, NULL, &act) < 0)
 		return -1;
+	/* glibc also remembers the choice for later signal() calls; musl does not. */
 	if (interrupt) {
 		sigaddset(&no_restart, sig);
 		act.sa_flags &= ~SA_RESTART;
@@ -386,5 +411,5 @@ void zr_signals_activate(void)
 		if (install(sig, &current) == 0)
 			managed_set |= 1ull << (sig - 1);
 	}
-	pthread_atfork(NULL, NULL, zr_signals_after_fork);
+	zr_atfork_child(zr_signals_after_fork);
 }

@@ -35,11 +35,21 @@
 #include <sys/wait.h>
 
 #define ZR_EXPORT __attribute__((visibility("default")))
+
+typedef void (*zr_handler_t)(int); /* glibc calls it __sighandler_t, musl has no name for it */
 #define ZR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ZR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #ifndef __WALL
 #define __WALL 0x40000000
+#endif
+/* From linux/futex.h, which musl-gcc's include path does not reach. */
+#ifndef FUTEX_WAIT
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+#define FUTEX_PRIVATE_FLAG 128
+#define FUTEX_WAIT_PRIVATE (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)
+#define FUTEX_WAKE_PRIVATE (FUTEX_WAKE | FUTEX_PRIVATE_FLAG)
 #endif
 
 /* ---- log.c ---- */
@@ -84,12 +94,12 @@ struct zr_real {
 	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
 	long (*ptrace)(int, ...);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
-	__sighandler_t (*signal)(int, __sighandler_t);
-	__sighandler_t (*bsd_signal)(int, __sighandler_t);
-	__sighandler_t (*ssignal)(int, __sighandler_t);
-	__sighandler_t (*sysv_signal)(int, __sighandler_t);
-	__sighandler_t (*__sysv_signal)(int, __sighandler_t);
-	__sighandler_t (*sigset)(int, __sighandler_t);
+	zr_handler_t (*signal)(int, zr_handler_t);
+	zr_handler_t (*bsd_signal)(int, zr_handler_t);
+	zr_handler_t (*ssignal)(int, zr_handler_t);
+	zr_handler_t (*sysv_signal)(int, zr_handler_t);
+	zr_handler_t (*__sysv_signal)(int, zr_handler_t);
+	zr_handler_t (*sigset)(int, zr_handler_t);
 	int (*sigignore)(int);
 	int (*siginterrupt)(int, int);
 	int (*execve)(const char *, char *const[], char *const[]);
@@ -114,6 +124,9 @@ struct zr_thread_api {
 };
 extern struct zr_thread_api zr_thread;
 bool zr_threads_ready(void);
+/* Whether this build (glibc's or musl's) is running in its own libc. */
+bool zr_libc_matches(void);
+bool zr_atfork_child(void (*child)(void)); /* pthread_atfork(NULL, NULL, child) */
 /* A wrapper can run before our constructor (glibc runs the app's libraries' constructors
  * first), so the first call of any wrapper may have to resolve. After the constructor every
  * pointer is set and no wrapper ever calls dlsym, which is not async-signal-safe. */

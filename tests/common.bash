@@ -8,3 +8,35 @@ H="$ROOT/build/tests"
 as_pid1() { unshare --pid --fork --mount-proc env LD_PRELOAD="$LIB" "$@"; }
 # bare_pid1 [VAR=value ...] CMD [ARGS]: the same without the shim.
 bare_pid1() { unshare --pid --fork --mount-proc env "$@"; }
+
+# pid1_then SIG [VAR=value ...] -- ARGS: runs the stopper ($STOPPER, default the glibc one) as
+# PID 1 (with the shim $LIB unless NOSHIM=1), sends SIG from outside the namespace once it
+# says ready, as a container runtime does, and sets $output (its output), $status and $ms
+# (from the signal to its end).
+pid1_then() {
+	local sig=$1; shift
+	local vars=() out
+	while [ "$1" != -- ]; do vars+=("$1"); shift; done
+	shift
+	[ "${NOSHIM:-0}" = 1 ] || vars+=("LD_PRELOAD=$LIB")
+	out=$BATS_TEST_TMPDIR/out
+	# INT and QUIT arrive ignored in a background job of a script: reset them, as a runtime does.
+	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "${vars[@]}" \
+		"${STOPPER:-$H/stopper}" "$@" >"$out" 2>&1 &
+	local u=$! p1="" i
+	for i in $(seq 1000); do grep -q ready "$out" 2>/dev/null && break; sleep 0.01; done
+	p1=$(cat /proc/$u/task/$u/children)
+	local start=$(date +%s%N)
+	kill -"$sig" "$p1"
+	if [ "${EXPECT_ALIVE:-0}" = 1 ]; then
+		sleep 1.5
+		if kill -0 "$p1" 2>/dev/null; then status=alive; else status=dead; fi
+		kill -9 "$p1" 2>/dev/null
+		wait "$u" || true
+	else
+		wait "$u" && status=0 || status=$?
+	fi
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	output=$(cat "$out")
+	echo "status=$status ms=$ms"; echo "$output"
+}

@@ -6,37 +6,6 @@ setup_file() {
 	export BATS_TEST_TIMEOUT=30
 }
 
-# pid1_then SIG [VAR=value ...] -- ARGS: runs the stopper as PID 1 (with the shim unless
-# NOSHIM=1), sends SIG from outside the namespace once it says ready, as a container runtime
-# does, and sets $output (its output), $status and $ms (from the signal to its end).
-pid1_then() {
-	local sig=$1; shift
-	local vars=() out
-	while [ "$1" != -- ]; do vars+=("$1"); shift; done
-	shift
-	[ "${NOSHIM:-0}" = 1 ] || vars+=("LD_PRELOAD=$LIB")
-	out=$BATS_TEST_TMPDIR/out
-	# INT and QUIT arrive ignored in a background job of a script: reset them, as a runtime does.
-	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "${vars[@]}" \
-		"$H/stopper" "$@" >"$out" 2>&1 &
-	local u=$! p1="" i
-	for i in $(seq 1000); do grep -q ready "$out" 2>/dev/null && break; sleep 0.01; done
-	p1=$(cat /proc/$u/task/$u/children)
-	local start=$(date +%s%N)
-	kill -"$sig" "$p1"
-	if [ "${EXPECT_ALIVE:-0}" = 1 ]; then
-		sleep 1.5
-		if kill -0 "$p1" 2>/dev/null; then status=alive; else status=dead; fi
-		kill -9 "$p1" 2>/dev/null
-		wait "$u" || true
-	else
-		wait "$u" && status=0 || status=$?
-	fi
-	ms=$(( ($(date +%s%N) - start) / 1000000 ))
-	output=$(cat "$out")
-	echo "status=$status ms=$ms"; echo "$output"
-}
-
 got() { grep -c "got $1" <<<"$output" || true; }
 distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | wc -l; }
 
@@ -102,11 +71,11 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 }
 
 @test "the app exits on its own with children alive: they get SIGTERM first, status stays 0" {
-	run --separate-stderr as_pid1 ZREAP_LOG=info "$H/stopper" 2 report exit
+	run --separate-stderr as_pid1 ZREAP_LOG=info "${STOPPER:-$H/stopper}" 2 report exit
 	echo "$output"; echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$(grep -c 'got SIGTERM' <<<"$output")" -eq 2 ]
-	run --separate-stderr as_pid1 ZREAP_GRACE_MS=0 "$H/stopper" 2 report exit
+	run --separate-stderr as_pid1 ZREAP_GRACE_MS=0 "${STOPPER:-$H/stopper}" 2 report exit
 	echo "grace 0: $output"
 	[ "$status" -eq 0 ]
 	[ "$(grep -c 'got SIGTERM' <<<"$output")" -eq 0 ]
@@ -114,7 +83,7 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 
 @test "Ctrl-C on a terminal: every child sees SIGINT exactly once, PID 1 ends in 130" {
 	run python3 "$ROOT/tests/helpers/ctrlc.py" unshare --pid --fork --mount-proc \
-		env --default-signal=INT LD_PRELOAD="$LIB" "$H/stopper" 3 report
+		env --default-signal=INT LD_PRELOAD="$LIB" "${STOPPER:-$H/stopper}" 3 report
 	echo "$output"
 	[ "$(grep -c 'got SIGINT' <<<"$output")" -eq 3 ]
 	[ "$(grep 'got SIGINT' <<<"$output" | awk '{print $2}' | sort -u | wc -l)" -eq 3 ]

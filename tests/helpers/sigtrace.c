@@ -8,10 +8,17 @@
 /* The old interfaces are the point here. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
-extern __sighandler_t bsd_signal(int, __sighandler_t);
-extern __sighandler_t ssignal(int, __sighandler_t);
-extern __sighandler_t sysv_signal(int, __sighandler_t);
-extern __sighandler_t __sysv_signal(int, __sighandler_t);
+typedef void (*handler_t)(int); /* glibc calls it __sighandler_t; musl has no such name */
+
+extern handler_t bsd_signal(int, handler_t);
+extern handler_t __sysv_signal(int, handler_t);
+#ifdef __GLIBC__
+extern handler_t ssignal(int, handler_t);
+extern handler_t sysv_signal(int, handler_t);
+#else /* musl has neither: the trace calls their nearest kin */
+#define ssignal signal
+#define sysv_signal __sysv_signal
+#endif
 
 static void h1(int sig) { printf("  h1(%d)\n", sig); }
 static void h2(int sig) { printf("  h2(%d)\n", sig); }
@@ -24,7 +31,7 @@ static void h3(int sig, siginfo_t *si, void *uc)
 	       sigismember(&now, SIGUSR1));
 }
 
-static const char *name(__sighandler_t h)
+static const char *name(handler_t h)
 {
 	return h == SIG_DFL ? "DFL" : h == SIG_IGN ? "IGN" : h == SIG_ERR ? "ERR" : h == SIG_HOLD ? "HOLD"
 	       : h == h1 ? "h1" : h == h2 ? "h2" : (void *)h == (void *)h3 ? "h3" : "other";
@@ -33,6 +40,7 @@ static const char *name(__sighandler_t h)
 static void show(const char *what, int sig)
 {
 	struct sigaction sa;
+	memset(&sa, 0, sizeof sa); /* musl leaves sa_restorer as it finds it */
 	if (sigaction(sig, NULL, &sa) != 0) {
 		printf("%s: query failed\n", what);
 		return;
@@ -98,7 +106,9 @@ static void trace(int sig)
 	show("after signal(h2) with siginterrupt", sig);
 	printf("siginterrupt(0) = %d\n", siginterrupt(sig, 0));
 	show("after siginterrupt(0)", sig);
+#ifdef __GLIBC__ /* musl would install SIG_ERR as a handler */
 	printf("signal(SIG_ERR) -> %s errno=%d\n", name(signal(sig, SIG_ERR)), errno);
+#endif
 	printf("sigaction(DFL) = %d\n", sigaction(sig, &(struct sigaction){ .sa_handler = SIG_DFL }, NULL));
 	show("final", sig);
 }

@@ -220,40 +220,20 @@ static zr_handler_t sysv_style(int sig, zr_handler_t handler)
 #endif
 }
 
-ZR_EXPORT zr_handler_t signal(int sig, zr_handler_t handler)
-{
-	if (!managed(sig))
-		return REAL(signal)(sig, handler);
-	return bsd_style(sig, handler);
-}
+/* An unmanaged signal goes to libc's own function; a managed one's action is built here. */
+#define HANDLER_WRAPPER(name, build)                               \
+	ZR_EXPORT zr_handler_t name(int sig, zr_handler_t handler) \
+	{                                                          \
+		if (!managed(sig))                                 \
+			return REAL(name)(sig, handler);           \
+		return build(sig, handler);                        \
+	}
 
-ZR_EXPORT zr_handler_t bsd_signal(int sig, zr_handler_t handler)
-{
-	if (!managed(sig))
-		return REAL(bsd_signal)(sig, handler);
-	return bsd_style(sig, handler);
-}
-
-ZR_EXPORT zr_handler_t ssignal(int sig, zr_handler_t handler)
-{
-	if (!managed(sig))
-		return REAL(ssignal)(sig, handler);
-	return bsd_style(sig, handler);
-}
-
-ZR_EXPORT zr_handler_t sysv_signal(int sig, zr_handler_t handler)
-{
-	if (!managed(sig))
-		return REAL(sysv_signal)(sig, handler);
-	return sysv_style(sig, handler);
-}
-
-ZR_EXPORT zr_handler_t __sysv_signal(int sig, zr_handler_t handler)
-{
-	if (!managed(sig))
-		return REAL(__sysv_signal)(sig, handler);
-	return sysv_style(sig, handler);
-}
+HANDLER_WRAPPER(signal, bsd_style)
+HANDLER_WRAPPER(bsd_signal, bsd_style)
+HANDLER_WRAPPER(ssignal, bsd_style)
+HANDLER_WRAPPER(sysv_signal, sysv_style)
+HANDLER_WRAPPER(__sysv_signal, sysv_style)
 
 ZR_EXPORT int sigignore(int sig)
 {

@@ -99,3 +99,28 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 		[[ "$stderr" == *"${bad%%=*}"* ]]
 	done
 }
+
+@test "a signal PID 1 sends itself is dropped, as the kernel drops it for an init" {
+	run --separate-stderr as_pid1 ZREAP_LOG=info "$H/stopper" 2 report selfraise
+	echo "$output / $stderr"
+	[ "$status" -eq 5 ]
+	grep -q survived <<<"$output"
+	! grep -q forwarded <<<"$stderr"
+	run --separate-stderr bare_pid1 "$H/stopper" 2 report selfraise
+	[ "$status" -eq 5 ]
+}
+
+@test "dash as PID 1 on SIGINT (it re-raises at itself, then exits 130): at once, not at the grace" {
+	out=$BATS_TEST_TMPDIR/dash
+	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT LD_PRELOAD="$LIB" \
+		/bin/sh -c 'sleep 1000 & echo ready; wait' >"$out" 2>&1 &
+	u=$!
+	for i in $(seq 500); do grep -q ready "$out" && break; sleep 0.01; done
+	start=$(date +%s%N)
+	kill -INT "$(cat /proc/$u/task/$u/children)"
+	wait "$u" && status=0 || status=$?
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	echo "status=$status ms=$ms"
+	[ "$status" -eq 130 ]
+	[ "$ms" -lt 1000 ]
+}

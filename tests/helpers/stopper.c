@@ -4,7 +4,8 @@
  *           (a second signal in that time would be written too)
  *   ignore: ignores TERM, INT and QUIT
  * APP (optional): "handler" gives PID 1 its own TERM handler, which writes "app handler" and
- * exits 7; "exit" makes PID 1 exit(0) on its own 200 ms after "ready".
+ * exits 7; "exit" makes PID 1 exit(0) on its own 200 ms after "ready"; "selfraise" makes it
+ * raise SIGTERM at itself (which an init does not receive), write "survived" and exit 5.
  * Prints "ready" once every child is set up, then waits. */
 #include "zkit.h"
 #include <signal.h>
@@ -64,6 +65,11 @@ int main(int argc, char **argv)
 	if (strcmp(app, "handler") == 0)
 		signal(SIGTERM, app_handler);
 	say("ready\n");
+	if (strcmp(app, "selfraise") == 0) {
+		raise(SIGTERM);
+		say("survived\n");
+		exit(5);
+	}
 	if (strcmp(app, "exit") == 0) {
 		zk_sleep_ms(200);
 		exit(0);

@@ -48,7 +48,7 @@ test: deps-test $(LIB) helpers
 	bats $(BATS_FLAGS) tests/
 
 # podman + runc + a debootstrap root filesystem; skips, saying why, when they cannot be had.
-test-container: $(LIB)
+test-container: deps-test $(LIB)
 	bats $(BATS_FLAGS) tests/container.bats
 
 demo: $(LIB) helpers

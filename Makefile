@@ -19,7 +19,7 @@ LIB  := $(BUILD)/libzreap.so
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 
-.PHONY: all test test-container demo bench clean deps-test helpers musl
+.PHONY: all test test-container demo bench clean deps-test helpers musl cross
 all: $(LIB)
 
 $(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/obj
@@ -65,6 +65,13 @@ musl:
 	@scripts/install-deps musl
 	$(MAKE) BUILD=$(BUILD)/musl CC=musl-gcc LIBC_CFLAGS=-DZR_LIBC_MUSL ZR_DEFS= \
 		LIBC_LDFLAGS="-nodefaultlibs -lgcc" all
+
+# make cross ARCH=aarch64: the glibc build for another architecture, with Debian's cross
+# compiler, into build/ARCH/libzreap.so (floor GLIBC_2.17 there too, aarch64's first version).
+ARCH ?= aarch64
+cross:
+	@scripts/install-deps cross-$(ARCH)
+	$(MAKE) BUILD=$(BUILD)/$(ARCH) CC=$(ARCH)-linux-gnu-gcc all
 
 clean:
 	rm -rf $(BUILD)

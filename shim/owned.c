@@ -31,6 +31,8 @@ static _Atomic uint32_t *table;
 static atomic_uint spawn_seq;
 static atomic_int inflight;
 static atomic_int reaper_waits_flight;
+atomic_int zr_spawned_word;
+atomic_int zr_reaper_waits_spawn;
 atomic_int zr_collected_word;
 atomic_int zr_reaper_waits_collect;
 atomic_int zr_tracer;
@@ -55,6 +57,10 @@ void zr_spawn_end(pid_t pid)
 	}
 	if (atomic_fetch_sub(&inflight, 1) == 1 && atomic_load(&reaper_waits_flight))
 		zr_futex_wake(&inflight);
+	if (pid > 0 && atomic_load(&zr_reaper_waits_spawn)) {
+		atomic_fetch_add(&zr_spawned_word, 1);
+		zr_futex_wake(&zr_spawned_word);
+	}
 }
 
 void zr_owned_drop(pid_t pid)

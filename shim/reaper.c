@@ -158,9 +158,13 @@ static void make_sentinel(void)
 		atomic_store(&sentinel, pid);
 		zr_log(ZR_DEBUG, "sentinel %d", pid);
 	} else {
-		zr_log(ZR_ERROR, "cannot start the sentinel (errno %d): an orphan adopted while the app "
-				 "has no child waits up to a second",
-		       errno);
+		/* Said once: where clone cannot make it (qemu-user cannot), every retry would fail. */
+		static bool said;
+		if (!said)
+			zr_log(ZR_ERROR, "cannot start the sentinel (errno %d): an orphan adopted while the "
+					 "app has no child waits up to a second",
+			       errno);
+		said = true;
 	}
 }
 #else
@@ -469,7 +473,8 @@ static void *reaper_main(void *arg)
 		si.si_pid = 0;
 		if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL, NULL) != 0) {
 			/* No child at all: the sentinel is gone (killed, or stopped for an exec that
-			 * failed) or could not be made. Make one; failing that, look once a second. */
+			 * failed) or could not be made (qemu-user cannot). Make one; failing that, sleep
+			 * until the app spawns, or a second at most, for orphans adopted from outside. */
 			if (errno == ECHILD) {
 				int exec_state = atomic_load(&execing);
 				if (HAVE_SENTINEL && !exec_state) {
@@ -477,7 +482,16 @@ static void *reaper_main(void *arg)
 					if (atomic_load(&sentinel) != 0)
 						continue;
 				}
-				zr_futex_wait(&execing, exec_state, 1000);
+				if (exec_state) {
+					zr_futex_wait(&execing, exec_state, 1000);
+					continue;
+				}
+				atomic_store(&zr_reaper_waits_spawn, 1);
+				int spawned = atomic_load(&zr_spawned_word);
+				if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) != 0 &&
+				    errno == ECHILD)
+					zr_futex_wait(&zr_spawned_word, spawned, 1000);
+				atomic_store(&zr_reaper_waits_spawn, 0);
 			}
 			continue;
 		}

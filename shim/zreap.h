@@ -157,7 +157,9 @@ bool zr_flight_settled(struct zr_flight before);
 void zr_flight_wait(void);          /* reaper: sleep until no spawn is in flight */
 extern atomic_int zr_collected_word; /* bumped whenever the app collects a child */
 extern atomic_int zr_reaper_waits_collect;
-extern atomic_int zr_tracer;        /* the app has called ptrace: tracees report to its waits */
+extern atomic_int zr_tracer;
+extern atomic_int zr_spawned_word;       /* bumped after a spawn while the reaper waits for one */
+extern atomic_int zr_reaper_waits_spawn;        /* the app has called ptrace: tracees report to its waits */
 
 /* ---- stash.c ---- */
 struct zr_exit {

@@ -14,7 +14,8 @@
  * outside). So the reaper keeps one child of its own: a CLONE_VM process with exit signal 0,
  * which ordinary waits (no __WALL or __WCLONE) do not see, so the app's wait() still gets
  * ECHILD when its own children are gone. It shares our memory (no copy), closes every
- * descriptor, moves to /, blocks every signal and sleeps in rt_sigsuspend for ever. It never
+ * descriptor, moves to /, blocks every signal and sleeps: on the main thread's exit word
+ * (below, main_thread_exited), or else in rt_sigsuspend for ever. It never
  * outlives the image that made it, nor holds its memory: an exec through libc kills and reaps
  * it first (exec.c); otherwise its death signal, SIGKILL on the death of its parent the reaper
  * thread, ends it when the app execs or exits. It runs on raw system calls only, since it

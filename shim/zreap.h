@@ -129,7 +129,8 @@ bool zr_libc_matches(void);
 bool zr_atfork_child(void (*child)(void)); /* pthread_atfork(NULL, NULL, child) */
 /* A wrapper can run before our constructor (glibc runs the app's libraries' constructors
  * first), so the first call of any wrapper may have to resolve. After the constructor every
- * pointer is set and no wrapper ever calls dlsym, which is not async-signal-safe. */
+ * pointer is set and no wrapper ever looks a symbol up (that takes the loader's lock, which is
+ * not async-signal-safe). */
 #define REAL(f) (ZR_LIKELY(zr_real.f != NULL) ? zr_real.f : (zr_resolve_all(), zr_real.f))
 
 /* ---- activate.c ---- */

@@ -244,7 +244,9 @@ static void reap_orphan(pid_t pid)
 		const char *how;
 		int value;
 		describe(&si, &how, &value);
-		zr_log(ZR_INFO, "reaped orphan %d (%s), which %s %d", pid, comm, how, value);
+		/* A sentinel left by the image before an exec is ours, not a leak to report. */
+		zr_log(strcmp(comm, "zreap-sentinel") == 0 ? ZR_DEBUG : ZR_INFO,
+		       "reaped orphan %d (%s), which %s %d", pid, comm, how, value);
 	}
 }
 

@@ -75,11 +75,16 @@ static int children_alive(void)
 /* Returns how many children are still alive when it gives up. */
 static int wait_for_children(void)
 {
+	/* Children that exit on the signal mostly do so within a millisecond: look again after
+	 * 0.1 ms, then ever less often, up to every 5 ms. */
 	long deadline = zr_now_ms() + zr_cfg.grace_ms;
+	long tick_ns = 100 * 1000L;
 	int alive;
 	while ((alive = children_alive()) > 0 && zr_now_ms() < deadline) {
-		struct timespec tick = { 0, 5 * 1000000L };
+		struct timespec tick = { 0, tick_ns };
 		nanosleep(&tick, NULL);
+		if (tick_ns < 5 * 1000000L)
+			tick_ns *= 2;
 	}
 	return alive;
 }

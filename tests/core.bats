@@ -486,6 +486,17 @@ run_outside() {
 	[ "$(val echild "$output")" -eq 200 ]
 }
 
+@test "an app with SA_NOCLDWAIT on its SIGCHLD handler: kernel-reaped children, ECHILD, handler runs" {
+	run --separate-stderr as_pid1 "$H/sigfd" nocldwait 200
+	echo "with: $output $stderr"
+	[ "$(val echild "$output")" -eq 200 ]
+	[ "$(val events "$output")" -ge 1 ]
+	[ "$(val zombies "$output")" -eq 0 ]
+	run --separate-stderr bare_pid1 "$H/sigfd" nocldwait 200
+	echo "without: $output"
+	[ "$(val echild "$output")" -eq 200 ]
+}
+
 @test "an idle PID 1: the reaper thread does not wake at all in 1.5 s" {
 	run --separate-stderr as_pid1 "$H/idle" 1500
 	echo "$output"

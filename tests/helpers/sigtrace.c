@@ -20,7 +20,19 @@ extern handler_t sysv_signal(int, handler_t);
 #define sysv_signal __sysv_signal
 #endif
 
+static char altstack[64 * 1024];
+
 static void h1(int sig) { printf("  h1(%d)\n", sig); }
+
+/* Installed with SA_ONSTACK: says whether it runs on the alternate stack; and it swaps the
+ * disposition from inside the handler, which the next raise must see. */
+static void h_onstack(int sig)
+{
+	char here;
+	printf("  h_onstack(%d) on_altstack=%d\n", sig,
+	       &here >= altstack && &here < altstack + sizeof altstack);
+	signal(sig, h1);
+}
 static void h2(int sig) { printf("  h2(%d)\n", sig); }
 static void h3(int sig, siginfo_t *si, void *uc)
 {
@@ -34,7 +46,8 @@ static void h3(int sig, siginfo_t *si, void *uc)
 static const char *name(handler_t h)
 {
 	return h == SIG_DFL ? "DFL" : h == SIG_IGN ? "IGN" : h == SIG_ERR ? "ERR" : h == SIG_HOLD ? "HOLD"
-	       : h == h1 ? "h1" : h == h2 ? "h2" : (void *)h == (void *)h3 ? "h3" : "other";
+	       : h == h1 ? "h1" : h == h2 ? "h2" : (void *)h == (void *)h3 ? "h3"
+	       : h == h_onstack ? "h_onstack" : "other";
 }
 
 static void show(const char *what, int sig)
@@ -109,6 +122,19 @@ static void trace(int sig)
 #ifdef __GLIBC__ /* musl would install SIG_ERR as a handler */
 	printf("signal(SIG_ERR) -> %s errno=%d\n", name(signal(sig, SIG_ERR)), errno);
 #endif
+	/* SA_ONSTACK, and a handler that changes the disposition from inside */
+	act.sa_handler = h_onstack;
+	act.sa_flags = SA_ONSTACK;
+	sigemptyset(&act.sa_mask);
+	printf("sigaction(h_onstack, SA_ONSTACK) = %d\n", sigaction(sig, &act, NULL));
+	raise(sig);
+	show("after raise (swapped inside)", sig);
+	raise(sig);
+	/* the same with SA_RESETHAND, which the shim applies itself */
+	act.sa_flags = SA_ONSTACK | SA_RESETHAND;
+	printf("sigaction(h_onstack, SA_ONSTACK|SA_RESETHAND) = %d\n", sigaction(sig, &act, NULL));
+	raise(sig);
+	show("after raise (reset, then swapped inside)", sig);
 	printf("sigaction(DFL) = %d\n", sigaction(sig, &(struct sigaction){ .sa_handler = SIG_DFL }, NULL));
 	show("final", sig);
 }
@@ -116,6 +142,8 @@ static void trace(int sig)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0 };
+	sigaltstack(&ss, NULL);
 	trace(SIGTERM);
 	trace(SIGINT);
 	trace(SIGQUIT);

@@ -8,8 +8,9 @@
  * disposition the app left at SIG_DFL (signals.c installs our handler there):
  *   - the signal is sent on to every child of PID 1, once: not to those in PID 1's own process
  *     group when a terminal sent it (a Ctrl-C already reached the whole foreground group);
- *   - the reaper keeps reaping; as soon as no child is alive, or after ZREAP_GRACE_MS at the
- *     latest, PID 1 exits with 128 + the signal, the status a signal death reports.
+ *   - the reaper keeps reaping; as soon as no child is alive (PID 1 waits on their pidfds, so
+ *     it knows at once), or after ZREAP_GRACE_MS at the latest, PID 1 exits with 128 + the
+ *     signal, the status a signal death reports.
  * ZREAP_FORWARD=never skips the forwarding and exits at once; =always also forwards when the
  * app has a handler of its own, which then runs (signals.c). All of it runs in the signal
  * handler, on async-signal-safe system calls only. While PID 1 waits for its children, the
@@ -23,6 +24,8 @@
 #include "zreap.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,40 +56,71 @@ void zr_forward(int sig, const siginfo_t *si)
 	       f.skip_own_group ? " (not to its own process group, which the terminal signalled)" : "");
 }
 
-struct census {
-	int alive;
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#define WATCH_MAX 64
+
+/* The children still alive, each with a pidfd when it can have one (Linux 5.3 and later). */
+struct watch {
+	int alive, fds;
+	bool without_fd;
 	pid_t sentinel;
+	struct pollfd pfd[WATCH_MAX];
 };
 
-static void count_alive(pid_t pid, void *arg)
+static void watch_child(pid_t pid, void *arg)
 {
-	struct census *c = arg;
-	if (pid != c->sentinel && zr_proc_alive(pid))
-		c->alive++;
+	struct watch *w = arg;
+	if (pid == w->sentinel || !zr_proc_alive(pid))
+		return;
+	w->alive++;
+	int fd = w->fds < WATCH_MAX ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (fd < 0) {
+		w->without_fd = true;
+		return;
+	}
+	w->pfd[w->fds].fd = fd;
+	w->pfd[w->fds].events = POLLIN;
+	w->fds++;
 }
 
 static int children_alive(void)
 {
-	struct census c = { 0, zr_sentinel_pid() };
-	zr_for_each_child(count_alive, &c);
-	return c.alive;
+	struct watch w = { .sentinel = zr_sentinel_pid() };
+	zr_for_each_child(watch_child, &w);
+	for (int i = 0; i < w.fds; i++)
+		close(w.pfd[i].fd);
+	return w.alive;
 }
 
-/* Returns how many children are still alive when it gives up. */
+/* Returns how many children are still alive when it gives up. A pidfd becomes readable when
+ * its process exits, so PID 1 looks again the moment a child dies; where there is no pidfd,
+ * it looks after 0.1 ms, then ever less often, up to every 5 ms. */
 static int wait_for_children(void)
 {
-	/* Children that exit on the signal mostly do so within a millisecond: look again after
-	 * 0.1 ms, then ever less often, up to every 5 ms. */
 	long deadline = zr_now_ms() + zr_cfg.grace_ms;
 	long tick_ns = 100 * 1000L;
-	int alive;
-	while ((alive = children_alive()) > 0 && zr_now_ms() < deadline) {
-		struct timespec tick = { 0, tick_ns };
-		nanosleep(&tick, NULL);
-		if (tick_ns < 5 * 1000000L)
-			tick_ns *= 2;
+	for (;;) {
+		struct watch w = { .sentinel = zr_sentinel_pid() };
+		zr_for_each_child(watch_child, &w);
+		long left = deadline - zr_now_ms();
+		if (w.alive > 0 && left > 0) {
+			if (w.without_fd) {
+				struct timespec tick = { 0, tick_ns };
+				nanosleep(&tick, NULL);
+				if (tick_ns < 5 * 1000000L)
+					tick_ns *= 2;
+			} else {
+				/* at most 100 ms, to count children forked meanwhile too */
+				poll(w.pfd, (nfds_t)w.fds, left < 100 ? (int)left : 100);
+			}
+		}
+		for (int i = 0; i < w.fds; i++)
+			close(w.pfd[i].fd);
+		if (w.alive == 0 || left <= 0)
+			return w.alive;
 	}
-	return alive;
 }
 
 static atomic_int stopping;

@@ -7,7 +7,8 @@
  * other process in the namespace. So, in PID 1 only, for each forwarded signal whose
  * disposition the app left at SIG_DFL (signals.c installs our handler there):
  *   - the signal is sent on to every child of PID 1, once: not to those in PID 1's own process
- *     group when a terminal sent it (a Ctrl-C already reached the whole foreground group);
+ *     group when a terminal sent it (a Ctrl-C already reached the whole foreground group); a
+ *     stopped child is then sent SIGCONT, so that it can act on it;
  *   - the reaper keeps reaping; as soon as no child is alive (PID 1 waits on their pidfds, so
  *     it knows at once), or after ZREAP_GRACE_MS at the latest, PID 1 exits with 128 + the
  *     signal, the status a signal death reports.
@@ -44,6 +45,10 @@ static void forward_to(pid_t pid, void *arg)
 		return;
 	if (kill(pid, f->sig) == 0)
 		f->count++;
+	/* A stopped child cannot act on it until it runs again: continue it, as systemd does
+	 * (only it: a running child's SIGCONT handler must not see a stray one). */
+	if (zr_proc_state(pid) == 'T')
+		kill(pid, SIGCONT);
 }
 
 void zr_forward(int sig, const siginfo_t *si)

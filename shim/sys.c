@@ -241,12 +241,17 @@ void *zr_map(size_t size)
 	return p;
 }
 
-bool zr_proc_alive(pid_t pid)
+char zr_proc_state(pid_t pid)
 {
 	char buf[512];
 	if (!read_proc(pid, "stat", buf, sizeof buf))
-		return false;
+		return 0;
 	const char *close_paren = strrchr(buf, ')');
-	return close_paren != NULL && close_paren[1] == ' ' && close_paren[2] != 'Z' &&
-	       close_paren[2] != 'X';
+	return close_paren != NULL && close_paren[1] == ' ' ? close_paren[2] : 0;
+}
+
+bool zr_proc_alive(pid_t pid)
+{
+	char state = zr_proc_state(pid);
+	return state != 0 && state != 'Z' && state != 'X';
 }

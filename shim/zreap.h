@@ -197,6 +197,7 @@ bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
  * False when it cannot be read. */
 bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *comm, size_t comm_size);
 pid_t zr_proc_tracer(pid_t pid); /* TracerPid of /proc/PID/status; 0 when untraced or unknown */
+char zr_proc_state(pid_t pid);    /* the state letter of /proc/PID/stat; 0 if unreadable */
 bool zr_proc_alive(pid_t pid);    /* exists and is not a zombie */
 
 /* ---- signals.c ---- */

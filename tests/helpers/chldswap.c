@@ -1,0 +1,61 @@
+/* chldswap N: SIGCHLD, which the shim never manages, under the same stress as sigswap gives
+ * SIGTERM: while one thread keeps swapping SIGCHLD's handler between two counting handlers
+ * (sigaction with SA_SIGINFO, sigaction without it, and signal()), the main thread raises
+ * SIGCHLD N times. Every raise must run exactly one handler once, and the SA_SIGINFO handler
+ * must only ever see the raise (SI_TKILL from this process), never a SIGCHLD of the kernel's
+ * (the shim's reaper and sentinel must not make any). The process has no children of its own.
+ * Prints "raised=N handled=M foreign=F". */
+#include "zkit.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+static atomic_long handled, foreign;
+static atomic_int done;
+static pid_t self;
+
+static void plain(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&handled, 1);
+}
+
+static void info(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	atomic_fetch_add(&handled, 1);
+	if (si->si_code != SI_TKILL || si->si_pid != self)
+		atomic_fetch_add(&foreign, 1);
+}
+
+static void *swapper(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; !atomic_load(&done); i++) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sigemptyset(&sa.sa_mask);
+		switch (i % 3) {
+		case 0: sa.sa_sigaction = info; sa.sa_flags = SA_SIGINFO | SA_RESTART; sigaction(SIGCHLD, &sa, NULL); break;
+		case 1: sa.sa_handler = plain; sa.sa_flags = SA_NODEFER; sigaction(SIGCHLD, &sa, NULL); break;
+		default: signal(SIGCHLD, plain); break;
+		}
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? atol(argv[1]) : 100000;
+	self = getpid();
+	signal(SIGCHLD, plain);
+	pthread_t t;
+	pthread_create(&t, NULL, swapper, NULL);
+	for (long i = 0; i < n; i++)
+		raise(SIGCHLD);
+	atomic_store(&done, 1);
+	pthread_join(t, NULL);
+	printf("raised=%ld handled=%ld foreign=%ld\n", n, atomic_load(&handled), atomic_load(&foreign));
+	return 0;
+}

@@ -51,3 +51,16 @@ val() { grep -o "\b$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2-; }
 	[ "$status" -eq 0 ]
 	[ "$output" = "raised=20000 handled=20000" ]
 }
+
+@test "SA_NOCLDSTOP is honoured: no SIGCHLD for a stop or a continue, as without the shim" {
+	for mode in flag noflag; do
+		run --separate-stderr bare_pid1 "$H/nocldstop" "$mode"
+		base=$output
+		run --separate-stderr as_pid1 "$H/nocldstop" "$mode"
+		echo "$mode: without: $base / with: $output"
+		[ "$output" = "$base" ]
+	done
+	[[ "$base" == "stopped=1 after_stop="[1-9]* ]]
+	run --separate-stderr as_pid1 "$H/nocldstop" flag
+	[ "$output" = "stopped=1 after_stop=0 exit=3 after_exit=1" ]
+}

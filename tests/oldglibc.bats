@@ -231,6 +231,37 @@ check_info_log() {
 
 # ---- SIGTERM ----
 
-@test "SIGTERM stops an old PID 1 that has no handler" {
-	skip "SIGTERM stop: not implemented in the shim yet"
+# old_term [VAR=value ...]: dash as PID 1 with two sleeping children; SIGTERM from outside once
+# it is ready. Sets status (or "alive" after 1.5 s) and ms.
+old_term() {
+	local out=$BATS_TEST_TMPDIR/term p t i
+	old_pid1 "$@" /bin/sh -c 'sleep 1000 & sleep 1000 & echo ready; wait' >"$out" 2>&1 &
+	t=$!
+	for i in $(seq 1000); do grep -q ready "$out" && break; sleep 0.01; done
+	# down the first children (subshell, timeout, unshare) to the one that is PID 1 inside
+	p=$t
+	for i in 1 2 3 4 5; do
+		awk '/^NSpid:/ { exit !(NF >= 3 && $NF == 1) }' /proc/$p/status && break
+		p=$(cut -d' ' -f1 /proc/$p/task/$p/children)
+	done
+	local start=$(date +%s%N)
+	kill -TERM "$p"
+	for i in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.01; done
+	if kill -0 "$p" 2>/dev/null; then
+		status=alive
+		kill -9 "$p"
+		wait "$t" || true
+	else
+		wait "$t" && status=0 || status=$?
+	fi
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	echo "status=$status ms=$ms"; cat "$out"
+}
+
+@test "SIGTERM stops an old PID 1 that has no handler: 143 within 1 s; without the shim it lives" {
+	old_term LD_PRELOAD=/opt/zreap/libzreap.so
+	[ "$status" -eq 143 ]
+	[ "$ms" -lt 1000 ]
+	old_term
+	[ "$status" = alive ]
 }

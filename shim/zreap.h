@@ -20,8 +20,8 @@
  *   reaper.c    the reaper thread and its sentinel child
  *   sys.c       raw futexes, clocks and /proc readers the others share
  */
-#ifndef ZREAP_H
-#define ZREAP_H
+#ifndef ZR_SHIM_H
+#define ZR_SHIM_H
 
 #include <pthread.h>
 #include <signal.h>

@@ -5,7 +5,7 @@
 # Every run with the shim is set against the same run without it: the app's own statuses must
 # be the same, and where the shim must make a difference (zombies left, SIGTERM to a PID 1
 # without a handler) the run without it shows that difference.
-# Programs: tests/helpers/interp/* and build/tests/{stopcont,chldswap}.
+# Programs: tests/helpers/interp/* and build/tests/{stopcont,sigswap}.
 
 load common
 
@@ -322,21 +322,21 @@ count() {
 # ---- 5. SIGCHLD handler swaps ----
 
 @test "100,000 raised SIGCHLDs while another thread swaps the handler: each runs exactly one handler" {
-	run --separate-stderr as_pid1 ZREAP_LOG=info "$H/chldswap" 100000
+	run --separate-stderr as_pid1 ZREAP_LOG=info "$H/sigswap" 100000 CHLD
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"active as PID 1"* ]]
 	[ "$output" = "raised=100000 handled=100000 foreign=0" ]
-	run --separate-stderr bare_pid1 "$H/chldswap" 100000
+	run --separate-stderr bare_pid1 "$H/sigswap" 100000 CHLD
 	echo "without the shim: $output"
 	[ "$output" = "raised=100000 handled=100000 foreign=0" ]
 }
 
 @test "the SIGCHLD swaps under AddressSanitizer and UndefinedBehaviorSanitizer" {
 	cc -std=gnu11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-		-o "$BATS_TEST_TMPDIR/chldswap-asan" "$ROOT/tests/helpers/chldswap.c" -lpthread
+		-o "$BATS_TEST_TMPDIR/sigswap-asan" "$ROOT/tests/helpers/sigswap.c" -lpthread
 	run --separate-stderr as_pid1 ASAN_OPTIONS=verify_asan_link_order=0 ZREAP_LOG=info \
-		"$BATS_TEST_TMPDIR/chldswap-asan" 100000
+		"$BATS_TEST_TMPDIR/sigswap-asan" 100000 CHLD
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"active as PID 1"* ]]

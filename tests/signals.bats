@@ -36,11 +36,11 @@ val() { grep -o "\b$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2-; }
 	run --separate-stderr as_pid1 "$H/sigswap" 100000
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	[ "$output" = "raised=100000 handled=100000" ]
+	[ "$output" = "raised=100000 handled=100000 foreign=0" ]
 	# ZREAP_FORWARD=always: every delivery goes through the shim's handler, which calls the app's
 	run --separate-stderr as_pid1 ZREAP_FORWARD=always "$H/sigswap" 20000
 	echo "always: $output $stderr"
-	[ "$output" = "raised=20000 handled=20000" ]
+	[ "$output" = "raised=20000 handled=20000 foreign=0" ]
 }
 
 @test "the same under AddressSanitizer and UndefinedBehaviorSanitizer" {
@@ -49,7 +49,7 @@ val() { grep -o "\b$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2-; }
 	run --separate-stderr as_pid1 ASAN_OPTIONS=verify_asan_link_order=0 "$BATS_TEST_TMPDIR/sigswap-asan" 20000
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
-	[ "$output" = "raised=20000 handled=20000" ]
+	[ "$output" = "raised=20000 handled=20000 foreign=0" ]
 }
 
 @test "SA_NOCLDSTOP is honoured: no SIGCHLD for a stop or a continue, as without the shim" {

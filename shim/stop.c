@@ -39,7 +39,8 @@ struct forward {
 static void forward_to(pid_t pid, void *arg)
 {
 	struct forward *f = arg;
-	if (pid == f->sentinel || !zr_proc_alive(pid))
+	char state = zr_proc_state(pid);
+	if (pid == f->sentinel || state == 0 || state == 'Z' || state == 'X')
 		return;
 	if (f->skip_own_group && getpgid(pid) == f->own_group)
 		return;
@@ -47,7 +48,7 @@ static void forward_to(pid_t pid, void *arg)
 		f->count++;
 	/* A stopped child cannot act on it until it runs again: continue it, as systemd does
 	 * (only it: a running child's SIGCONT handler must not see a stray one). */
-	if (zr_proc_state(pid) == 'T')
+	if (state == 'T')
 		kill(pid, SIGCONT);
 }
 

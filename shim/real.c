@@ -31,6 +31,7 @@
 
 struct zr_real zr_real;
 struct zr_thread_api zr_thread;
+static void *glibc_marker; /* gnu_get_libc_version, found only in glibc */
 
 struct want {
 	const char *name;
@@ -44,6 +45,7 @@ static const struct want real_wants[] = {
 	W(execve), W(execv), W(execvp), W(execvpe), W(fexecve), W(execveat), W(sigaction),
 	W(signal), W(bsd_signal), W(ssignal), W(sysv_signal), W(__sysv_signal), W(sigset),
 	W(sigignore), W(siginterrupt),
+	{ "gnu_get_libc_version", &glibc_marker }, /* not wrapped: tells the libc (zr_libc_matches) */
 };
 #undef W
 #define W(f) { #f, (void **)&zr_thread.f }
@@ -211,17 +213,24 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *data)
 	return missing ? 0 : 1;
 }
 
-static void search(const struct want *wants, size_t count, bool after_self)
+/* True when every wanted symbol has been found. */
+static bool search(const struct want *wants, size_t count, bool after_self)
 {
 	struct search s = { wants, count, after_self, false };
 	dl_iterate_phdr(search_object, &s);
+	for (size_t i = 0; i < count; i++)
+		if (__atomic_load_n(wants[i].slot, __ATOMIC_RELAXED) == NULL)
+			return false;
+	return true;
 }
 
 void zr_resolve_all(void)
 {
-	search(real_wants, COUNT(real_wants), true);
-	/* musl lists libc before the preloaded objects: look there for what is still missing. */
-	search(real_wants, COUNT(real_wants), false);
+	/* Once over the loaded objects on glibc, where everything follows us. musl lists libc
+	 * before the preloaded objects, and a libc may lack some (_Fork, execveat, and musl
+	 * gnu_get_libc_version): look again, everywhere but in ourselves, for what is missing. */
+	if (!search(real_wants, COUNT(real_wants), true))
+		search(real_wants, COUNT(real_wants), false);
 }
 
 bool zr_threads_ready(void)
@@ -247,15 +256,11 @@ bool zr_threads_ready(void)
 
 bool zr_libc_matches(void)
 {
-	struct {
-		void *version;
-	} glibc = { NULL };
-	const struct want probe = { "gnu_get_libc_version", &glibc.version };
-	search(&probe, 1, false);
+	bool glibc = __atomic_load_n(&glibc_marker, __ATOMIC_RELAXED) != NULL;
 #ifdef ZR_LIBC_MUSL
-	return glibc.version == NULL;
+	return !glibc;
 #else
-	return glibc.version != NULL;
+	return glibc;
 #endif
 }
 

@@ -124,7 +124,7 @@ struct zr_thread_api {
 };
 extern struct zr_thread_api zr_thread;
 bool zr_threads_ready(void);
-/* Whether this build (glibc's or musl's) is running in its own libc. */
+/* Whether this build (glibc's or musl's) is running in its own libc; after zr_resolve_all. */
 bool zr_libc_matches(void);
 bool zr_atfork_child(void (*child)(void)); /* pthread_atfork(NULL, NULL, child) */
 /* A wrapper can run before our constructor (glibc runs the app's libraries' constructors

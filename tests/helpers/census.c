@@ -5,27 +5,17 @@
  * "child PID COMM STATE" and then "sentinels=N live=N zombies=N" (zkit's zk_children). */
 #include "probe.h"
 
+static void print_child(int pid, void *arg)
+{
+	(void)arg;
+	char comm[32] = "";
+	char st = zk_proc_state(pid, comm, sizeof comm);
+	printf("child %d %s %c\n", pid, comm, st ? st : '-');
+}
+
 static void list(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	while (d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		char path[300];
-		snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
-		FILE *f = fopen(path, "r");
-		int c;
-		while (f && fscanf(f, "%d", &c) == 1) {
-			char comm[32] = "";
-			char st = zk_proc_state(c, comm, sizeof comm);
-			printf("child %d %s %c\n", c, comm, st ? st : '-');
-		}
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
+	zk_each_child(print_child, NULL);
 }
 
 int main(int argc, char **argv)

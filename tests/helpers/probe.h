@@ -110,28 +110,19 @@ static inline int pr_wait_gone(int pid, long deadline_ms)
 	}
 }
 
+static inline void pr_match_child(int pid, void *arg)
+{
+	int *want = arg;
+	if (pid == want[0])
+		want[1] = 1;
+}
+
 /* True if pid is listed among this process's children (any thread). */
 static inline int pr_is_my_child(int pid)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int found = 0;
-	while (!found && d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		char path[300];
-		snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
-		FILE *f = fopen(path, "r");
-		int c;
-		while (f && fscanf(f, "%d", &c) == 1)
-			if (c == pid)
-				found = 1;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return found;
+	int want[2] = { pid, 0 };
+	zk_each_child(pr_match_child, want);
+	return want[1];
 }
 
 /* The first child of this process that is not the shim's sentinel, or 0. */

@@ -48,12 +48,9 @@ static inline char zk_proc_state(int pid, char *comm, size_t len)
 	return r[2];
 }
 
-struct zk_census { int zombies, live, sentinels; };
-
-/* Counts this process's children: zombies, live ones, and the shim's sentinel. */
-static inline struct zk_census zk_children(void)
+/* Calls fn(pid, arg) for every child of every thread of this process. */
+static inline void zk_each_child(void (*fn)(int, void *), void *arg)
 {
-	struct zk_census c = { 0, 0, 0 };
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 	while (d && (e = readdir(d)) != NULL) {
@@ -63,21 +60,35 @@ static inline struct zk_census zk_children(void)
 		snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
 		FILE *f = fopen(path, "r");
 		int pid;
-		while (f && fscanf(f, "%d", &pid) == 1) {
-			char comm[32] = "";
-			char st = zk_proc_state(pid, comm, sizeof comm);
-			if (st == 'Z')
-				c.zombies++;
-			else if (strcmp(comm, "zreap-sentinel") == 0)
-				c.sentinels++;
-			else if (st)
-				c.live++;
-		}
+		while (f && fscanf(f, "%d", &pid) == 1)
+			fn(pid, arg);
 		if (f)
 			fclose(f);
 	}
 	if (d)
 		closedir(d);
+}
+
+struct zk_census { int zombies, live, sentinels; };
+
+static inline void zk_count_child(int pid, void *arg)
+{
+	struct zk_census *c = arg;
+	char comm[32] = "";
+	char st = zk_proc_state(pid, comm, sizeof comm);
+	if (st == 'Z')
+		c->zombies++;
+	else if (strcmp(comm, "zreap-sentinel") == 0)
+		c->sentinels++;
+	else if (st)
+		c->live++;
+}
+
+/* Counts this process's children: zombies, live ones, and the shim's sentinel. */
+static inline struct zk_census zk_children(void)
+{
+	struct zk_census c = { 0, 0, 0 };
+	zk_each_child(zk_count_child, &c);
 	return c;
 }
 

@@ -2,9 +2,11 @@
 CC      ?= gcc
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
+# The release, from VERSION: built into the library (activate.c's version tag) and the tarball name.
+VERSION := $(shell cat VERSION)
 # The library links nothing but libc (shim/real.c says why).
 ZR_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -D_GNU_SOURCE \
-             -fno-strict-aliasing -fno-omit-frame-pointer
+             -fno-strict-aliasing -fno-omit-frame-pointer -DZR_VERSION='"$(VERSION)"'
 # Every process in a container loads this: two segments instead of four are fewer mappings to
 # make at each exec and to copy at each fork.
 ZR_DEFS ?= -Wl,-z,defs
@@ -19,10 +21,10 @@ LIB  := $(BUILD)/libzreap.so
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 
-.PHONY: all test test-container demo bench clean deps-test helpers musl cross
+.PHONY: all test test-container demo bench clean deps-test helpers musl cross install uninstall dist
 all: $(LIB)
 
-$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) VERSION | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(ZR_CFLAGS) $(LIBC_CFLAGS) -c -o $@ $<
 $(BUILD)/obj/%.o: shim/%.S | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(ZR_CFLAGS) -c -o $@ $<
@@ -44,8 +46,9 @@ deps-test:
 
 
 BATS_FLAGS ?= --print-output-on-failure
+TESTS ?= tests/
 test: deps-test $(LIB) helpers
-	bats $(BATS_FLAGS) tests/
+	bats $(BATS_FLAGS) $(TESTS)
 
 # podman + runc + a debootstrap root filesystem; skips, saying why, when they cannot be had.
 test-container: deps-test $(LIB)
@@ -72,6 +75,40 @@ ARCH ?= aarch64
 cross:
 	@scripts/install-deps cross-$(ARCH)
 	$(MAKE) BUILD=$(BUILD)/$(ARCH) CC=$(ARCH)-linux-gnu-gcc all
+
+# make install [PREFIX=/usr/local] [LIBDIR=PREFIX/lib] [BINDIR=PREFIX/bin] [DESTDIR=staging]:
+# the library as LIBDIR/libzreap.so (and the musl build, when made, as libzreap-musl.so), and
+# zreap-run and zreap-doctor in BINDIR. The installed zreap-run looks in LIBDIR first.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
+INSTALLED := $(DESTDIR)$(LIBDIR)/libzreap.so $(DESTDIR)$(LIBDIR)/libzreap-musl.so \
+             $(DESTDIR)$(BINDIR)/zreap-run $(DESTDIR)$(BINDIR)/zreap-doctor
+install: $(LIB)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR)
+	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libzreap.so
+	if [ -f $(BUILD)/musl/libzreap.so ]; then \
+		install -m 0644 $(BUILD)/musl/libzreap.so $(DESTDIR)$(LIBDIR)/libzreap-musl.so; fi
+	sed 's|^libdir=.*|libdir=$(LIBDIR)|' scripts/zreap-run >$(DESTDIR)$(BINDIR)/zreap-run
+	chmod 0755 $(DESTDIR)$(BINDIR)/zreap-run
+	install -m 0755 scripts/zreap-doctor $(DESTDIR)$(BINDIR)/zreap-doctor
+uninstall:
+	rm -f $(INSTALLED)
+
+# make dist: build/libzreap-VERSION.tar.gz, the files git tracks (every file but build/ when
+# there is no git), under libzreap-VERSION/, with fixed owners, order and times, so that the
+# same tree gives the same bytes. Its own `make` and `make test` work unpacked (tests/dist.bats).
+DIST := libzreap-$(VERSION)
+IN_GIT = $(filter $(CURDIR),$(shell git rev-parse --show-toplevel 2>/dev/null))
+DIST_MTIME = $(if $(IN_GIT),$(shell git log -1 --format=%ct),$(shell stat -c %Y VERSION))
+dist:
+	mkdir -p $(BUILD)
+	$(if $(IN_GIT),git ls-files,find . -path ./$(BUILD) -prune -o -type f -print | sed 's|^\./||') \
+		| LC_ALL=C sort >$(BUILD)/$(DIST).files
+	tar --create --gzip --file=$(BUILD)/$(DIST).tar.gz --transform='s|^|$(DIST)/|' \
+		--owner=0 --group=0 --numeric-owner --mtime=@$(DIST_MTIME) --no-recursion \
+		--files-from=$(BUILD)/$(DIST).files
+	@echo "$(BUILD)/$(DIST).tar.gz"
 
 clean:
 	rm -rf $(BUILD)

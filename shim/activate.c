@@ -38,6 +38,21 @@
 #define ZR_OTHER_LIBC "musl"
 #endif
 
+#if defined(__x86_64__)
+#define ZR_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define ZR_ARCH "aarch64"
+#else
+#define ZR_ARCH "other"
+#endif
+
+/* The version, readable without running anything: a line of its own among the library's
+ * bytes, which zreap-run --version and zreap-doctor read with sed (a mounted library may belong
+ * to another architecture or libc than the shell asking). ZREAP_LOG=info names it when the
+ * shim turns active. */
+#define ZR_VERSION_LINE "libzreap " ZR_VERSION " (" ZR_BUILD_LIBC " build, " ZR_ARCH ")"
+__attribute__((used)) static const char zr_version_tag[] = "\nlibzreap-version: " ZR_VERSION_LINE "\n";
+
 atomic_int zr_active_pid;
 
 bool zr_active_slow(void)
@@ -113,8 +128,8 @@ __attribute__((constructor)) static void zr_activate(void)
 		goto out;
 	}
 	zr_signals_activate();
-	zr_log(ZR_INFO, "active as %s; own children count as forgotten after %ld ms", role,
-	       zr_cfg.forgotten_ms);
+	zr_log(ZR_INFO, "%s active as %s; own children count as forgotten after %ld ms",
+	       ZR_VERSION_LINE, role, zr_cfg.forgotten_ms);
 out:
 	errno = saved;
 }

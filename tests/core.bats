@@ -526,5 +526,5 @@ run_outside() {
 	[ -z "$secure_err" ]
 	# the control: the same library by the same name, not secure, is active
 	[ "$output" = "secure=0 loaded=1 threads=2" ]
-	[[ "$stderr" == *"zreap[1]: active as PID 1"* ]]
+	[[ "$stderr" == *"zreap[1]: libzreap "*" active as PID 1"* ]]
 }

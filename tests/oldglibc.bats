@@ -58,12 +58,12 @@ val() { grep -o "\b$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2-; }
 # "active as PID 1", "reaped orphan", nor the SIGTERM a PID 1 that exits with children alive
 # sends them first (stop.c): errors, among others.
 unexpected_log() {
-	grep -v -E '^zreap\[1\]: (active as PID 1;|reaped orphan [0-9]+ \(.*\), which |the app is exiting with children alive|forwarded SIGTERM to [0-9]+ child)' <<<"$stderr" || true
+	grep -v -E '^zreap\[1\]: (libzreap [0-9.]+ \(glibc build, [a-z0-9_]+\) active as PID 1;|reaped orphan [0-9]+ \(.*\), which |the app is exiting with children alive|forwarded SIGTERM to [0-9]+ child)' <<<"$stderr" || true
 }
 
 # check_info_log: $stderr says active first, and has no unexpected line.
 check_info_log() {
-	[ "$(head -n 1 <<<"$stderr")" = "zreap[1]: active as PID 1; own children count as forgotten after 30000 ms" ]
+	[ "$(head -n 1 <<<"$stderr")" = "zreap[1]: libzreap $(cat "$ROOT/VERSION") (glibc build, $(uname -m)) active as PID 1; own children count as forgotten after 30000 ms" ]
 	[ -z "$(unexpected_log)" ]
 }
 
@@ -194,7 +194,7 @@ check_info_log() {
 	[ "$(val bad "$output")" = 0 ]
 	[ "$(val zombies "$output")" = 0 ]
 	# dash's shim, then python3's: both active, no error
-	[ "$(grep -c '^zreap\[1\]: active as PID 1;' <<<"$stderr")" -eq 2 ]
+	[ "$(grep -c '^zreap\[1\]: libzreap .* active as PID 1;' <<<"$stderr")" -eq 2 ]
 	[ -z "$(unexpected_log)" ]
 }
 

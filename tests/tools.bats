@@ -94,7 +94,7 @@ action() {
 	[ "$status" -eq 0 ]
 	has "pid=1"
 	has "preload=$LIB:$BATS_FILE_TMPDIR/libnop.so"
-	grep -q "zreap\[1\]: active as PID 1" <<<"$stderr"
+	grep -q "zreap\[1\]: libzreap [0-9.]* (.* build, [a-z0-9_]*) active as PID 1" <<<"$stderr"
 }
 
 @test "zreap-run --subreaper outside a namespace: CMD adopts and reaps orphans (control: without)" {
@@ -158,7 +158,22 @@ action() {
 	run --separate-stderr unshare --pid --fork --mount-proc env ZREAP_LOG=info "$RUN" "$BATS_FILE_TMPDIR/hello-musl"
 	echo "$stderr"
 	[ "$status" -eq 0 ]
-	grep -q "zreap\[1\]: active as PID 1" <<<"$stderr"
+	grep -q "zreap\[1\]: libzreap [0-9.]* (.* build, [a-z0-9_]*) active as PID 1" <<<"$stderr"
+}
+
+@test "zreap-run --check: says which library CMD would take, runs nothing; refuses as a run would" {
+	marker=$BATS_TEST_TMPDIR/ran
+	run --separate-stderr "$RUN" --check sh -c "touch $marker"
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ ! -e "$marker" ]
+	[[ "$output" == *"/sh, glibc: takes $LIB (libzreap $(cat "$ROOT/VERSION") (glibc build, $(uname -m)))" ]]
+	[ -z "$stderr" ]
+	[ -x "$BATS_FILE_TMPDIR/linger-static" ] || skip "no static glibc to link with"
+	run --separate-stderr "$RUN" --check "$BATS_FILE_TMPDIR/linger-static"
+	[ "$status" -eq 125 ]
+	[ -z "$output" ]
+	grep -q "linger-static is statically linked" <<<"$stderr"
 }
 
 @test "zreap-run: usage errors (2) and a CMD not found (127)" {
@@ -204,12 +219,13 @@ action() {
 	action "start PID 1 with libzreap preloaded"
 }
 
-@test "doctor, PID 1 started by zreap-run: loaded, active (thread and sentinel), no zombies, no action" {
+@test "doctor, PID 1 started by zreap-run: loaded, its version, active (thread and sentinel), no zombies, no action" {
 	start_pid1 "$RUN" "$H/linger" -o 20
 	doctor_inside
 	echo "$output"
 	[ "$status" -eq 0 ]
 	has "loaded      yes: $LIB"
+	has "version     libzreap $(cat "$ROOT/VERSION") (glibc build, $(uname -m))"
 	has "LD_PRELOAD  $LIB"
 	grep -q 'active      yes: reaper thread "zreap" (tid [0-9]*), sentinel child "zreap-sentinel" (pid [0-9]*), as PID 1' <<<"$output"
 	has "SIGTERM     caught: by the app's own handler or, where the app left the default, by libzreap"

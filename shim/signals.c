@@ -309,10 +309,11 @@ static void on_managed(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	if (view.sa_handler == SIG_DFL) {
-		/* A signal PID 1 sends itself (dash does, to die "of" a SIGINT it caught, then exits
-		 * 130 when that fails) is dropped as the kernel drops it for an init: only one from
-		 * elsewhere, a runtime, a terminal, another process, gets the default action's work. */
-		if (!(si != NULL && si->si_code <= 0 && si->si_pid == zr_getpid()))
+		/* One PID 1 sent itself is the app ending itself by it (stop.c); one from elsewhere, a
+		 * runtime, a terminal, another process, is forwarded to the children first. */
+		if (si != NULL && si->si_code <= 0 && si->si_pid == zr_getpid())
+			zr_stop_on_own_signal(sig);
+		else
 			zr_stop_on_signal(sig, si); /* forwards, waits, ends PID 1 as the default would */
 		errno = saved;
 		return;

@@ -21,6 +21,14 @@
  * And when the app exits on its own (exit() or a return from main) while children are alive,
  * which the kernel would SIGKILL, a destructor first sends them SIGTERM and waits for them up
  * to the same grace. ZREAP_GRACE_MS=0 turns both waits off.
+ *
+ * A signal PID 1 sends itself while it is at SIG_DFL is the app ending itself, as a normal
+ * process would end by it: Node's own SIGTERM and SIGINT handler resets the disposition and
+ * raises the signal again; dash and bash re-raise a SIGINT they caught; a script runs
+ * `kill $$`. The kernel drops it for an init, so such a PID 1 would run on. The shim ends it
+ * with 128 + the signal, after the same SIGTERM and grace as an exit gives the children: not
+ * the signal itself, which some of them may have had already (from a terminal, from the app's
+ * `kill 0`, or ignore, as a shell's background jobs ignore SIGINT).
  */
 #include "zreap.h"
 
@@ -154,17 +162,37 @@ void zr_stop_on_signal(int sig, const siginfo_t *si)
 	_exit(128 + sig);
 }
 
-__attribute__((destructor)) static void stop_at_exit(void)
+/* The app's own end, by exit or by a signal to itself: SIGTERM to the children still alive,
+ * which the kernel would SIGKILL, and the grace for them. */
+static void end_children_gracefully(const char *why)
 {
-	if (!zr_active() || zr_getpid() != 1 || zr_cfg.grace_ms == 0 || children_alive() == 0)
+	if (zr_cfg.grace_ms == 0 || children_alive() == 0)
 		return;
-	int saved = errno;
-	zr_log(ZR_INFO, "the app is exiting with children alive, which the kernel would kill: "
-			"SIGTERM first");
+	zr_log(ZR_INFO, "%s with children alive, which the kernel would kill: SIGTERM first", why);
 	zr_forward(SIGTERM, NULL);
 	int left = wait_for_children();
 	if (left > 0)
 		zr_log(ZR_INFO, "%d %s still alive after %ld ms", left, left == 1 ? "child" : "children",
 		       zr_cfg.grace_ms);
+}
+
+void zr_stop_on_own_signal(int sig)
+{
+	if (atomic_exchange(&stopping, 1))
+		return;
+	char name[12];
+	zr_signame(sig, name);
+	zr_log(ZR_INFO, "the app sent itself %s, at the default action: it ends by it", name);
+	end_children_gracefully("the app is ending");
+	zr_log(ZR_INFO, "exiting with %d, as the default action of %s would", 128 + sig, name);
+	_exit(128 + sig);
+}
+
+__attribute__((destructor)) static void stop_at_exit(void)
+{
+	if (!zr_active() || zr_getpid() != 1)
+		return;
+	int saved = errno;
+	end_children_gracefully("the app is exiting");
 	errno = saved;
 }

@@ -207,6 +207,7 @@ void zr_signals_after_fork(void); /* a fork child: the app's dispositions for re
 /* ---- stop.c ---- */
 void zr_forward(int sig, const siginfo_t *si);
 void zr_stop_on_signal(int sig, const siginfo_t *si);
+void zr_stop_on_own_signal(int sig);
 
 /* ---- reaper.c ---- */
 bool zr_reaper_start(void);

@@ -100,22 +100,30 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 	done
 }
 
-@test "a signal PID 1 sends itself is dropped, as the kernel drops it for an init" {
+@test "a signal PID 1 sends itself at SIG_DFL ends it as a normal process: 143, after SIGTERM and the grace for its children" {
 	run --separate-stderr as_pid1 ZREAP_LOG=info "$H/stopper" 2 report selfraise
 	echo "$output / $stderr"
-	[ "$status" -eq 5 ]
-	grep -q survived <<<"$output"
-	# no stop for the signal it sent itself (its exit() afterwards, with children alive, does
-	# send them SIGTERM first: that is the exit path, not this signal)
-	[ "$(grep -c "no handler of the app's" <<<"$stderr")" -eq 0 ]
-	[ "$(grep -c 'exiting with children alive' <<<"$stderr")" -eq 1 ]
+	[ "$status" -eq 143 ]
+	[ "$(grep -c survived <<<"$output")" -eq 0 ]
+	# Each child got one SIGTERM, the exit path's (the app's own end), and PID 1 then left.
+	[ "$(grep -c 'got SIGTERM' <<<"$output")" -eq 2 ]
+	[ "$(grep -c 'got SIG' <<<"$output")" -eq 2 ]
+	grep -qx 'zreap\[1\]: the app sent itself SIGTERM, at the default action: it ends by it' <<<"$stderr"
+	grep -qx 'zreap\[1\]: forwarded SIGTERM to 2 children' <<<"$stderr"
+	grep -qx 'zreap\[1\]: exiting with 143, as the default action of SIGTERM would' <<<"$stderr"
+	# ZREAP_GRACE_MS=0: at once, the children left to the kernel.
+	run --separate-stderr as_pid1 ZREAP_GRACE_MS=0 "$H/stopper" 2 report selfraise
+	[ "$status" -eq 143 ]
+	[ "$(grep -c 'got SIG' <<<"$output")" -eq 0 ]
+	# Without the shim the kernel drops it: PID 1 runs on, and exits 5 of its own accord.
 	run --separate-stderr bare_pid1 "$H/stopper" 2 report selfraise
 	[ "$status" -eq 5 ]
+	grep -q survived <<<"$output"
 }
 
-@test "dash as PID 1 on SIGINT (it re-raises at itself, then exits 130): at once, not at the grace" {
+@test "dash as PID 1 on SIGINT (it re-raises at itself): 130 at once, not at the grace (its job ignores SIGINT, not the SIGTERM)" {
 	out=$BATS_TEST_TMPDIR/dash
-	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT LD_PRELOAD="$LIB" \
+	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT LD_PRELOAD="$LIB" ZREAP_LOG=info \
 		/bin/sh -c 'sleep 1000 & echo ready; wait' >"$out" 2>&1 &
 	u=$!
 	for i in $(seq 500); do grep -q ready "$out" && break; sleep 0.01; done
@@ -124,8 +132,12 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 	wait "$u" && status=0 || status=$?
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	echo "status=$status ms=$ms"
+	cat "$out"
 	[ "$status" -eq 130 ]
 	[ "$ms" -lt 1000 ]
+	# by the shim's ending of the app's own signal, which sent the sleep SIGTERM first
+	grep -qx 'zreap\[1\]: the app sent itself SIGINT, at the default action: it ends by it' "$out"
+	grep -qx 'zreap\[1\]: forwarded SIGTERM to 1 child' "$out"
 }
 
 @test "a stopped child is continued after the forwarded SIGTERM, so PID 1 need not wait the grace" {

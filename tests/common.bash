@@ -40,3 +40,15 @@ pid1_then() {
 	output=$(cat "$out")
 	echo "status=$status ms=$ms"; echo "$output"
 }
+
+# pid1_gone PID: true once PID is gone, or a zombie its parent (the unshare) has yet to collect.
+pid1_gone() {
+	local line
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
+	[[ "$line" == *") Z "* ]]
+}
+
+# count TEXT: how many lines of $output contain TEXT.
+count() {
+	grep -cF -- "$1" <<<"$output" || true
+}

@@ -195,12 +195,6 @@ signal_pid1() {
 	echo "status=$status ms=$ms wait_cgt=$wait_cgt"; echo "$output"
 }
 
-pid1_gone() {
-	local line
-	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
-	[[ "$line" == *") Z "* ]]
-}
-
 # line TEXT: the number of the first line of $output that contains TEXT (0 if none).
 line() {
 	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"
@@ -213,11 +207,6 @@ sig_bit() {
 	hex=$(grep -m1 "^$2 " <<<"$output" | grep -o "$1=[0-9a-f]*" | cut -d= -f2)
 	[ -n "$hex" ] || { echo "no $1 for $2" >&2; return 1; }
 	echo $(( (0x$hex >> ($3 - 1)) & 1 ))
-}
-
-# count TEXT: how many lines of $output contain TEXT.
-count() {
-	grep -cF -- "$1" <<<"$output" || true
 }
 
 @test "bash PID 1 with trap TERM: SIGTERM from outside runs the trap, exit 42; the shim forwards nothing" {

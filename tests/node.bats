@@ -38,17 +38,6 @@ statuses() {
 	grep -m1 '^statuses:' <<<"$output"
 }
 
-pid1_gone() {
-	local line
-	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
-	[[ "$line" == *") Z "* ]]
-}
-
-# count TEXT: how many lines of $output contain TEXT.
-count() {
-	grep -cF -- "$1" <<<"$output" || true
-}
-
 # line TEXT: the number of the first line of $output that contains TEXT (0 if none).
 line() {
 	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"

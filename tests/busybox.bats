@@ -28,9 +28,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${left_pid1:-}" ] && ! pid1_gone "$left_pid1"; then
-		kill -9 "$left_pid1" 2>/dev/null || true
-	fi
+	pid1_cleanup
 }
 
 # val KEY: the value of KEY=... in the line $res.
@@ -172,23 +170,9 @@ term_pid1() {
 		(( ${EPOCHREALTIME/./} - start > 5000000 )); do
 		sleep 0.01
 	done
-	start=${EPOCHREALTIME/./}
-	kill -"$sig" "$p1"
-	until pid1_gone "$p1" || (( ${EPOCHREALTIME/./} - start > 1000000 )); do sleep 0.01; done
-	ms=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-	if pid1_gone "$p1"; then
-		wait "$u" && status=0 || status=$?
-	else
-		status=alive
-		kill -9 "$p1"
-		wait "$u" || true
-	fi
+	signal_and_await "$sig" "$p1" "$u"
 	output=$(cat "$out")
 	echo "status=$status ms=$ms"; echo "$output"
-}
-
-line() {
-	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"
 }
 
 @test "busybox sh PID 1 without a TERM trap: SIGTERM from outside reaches the children, exit 143 within 1 s; without the shim it is dropped" {

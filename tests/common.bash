@@ -52,3 +52,37 @@ pid1_gone() {
 count() {
 	grep -cF -- "$1" <<<"$output" || true
 }
+
+# A PID 1 a test started in the background goes in left_pid1; a suite's teardown calls
+# pid1_cleanup, which kills it should an assertion have failed before it was gone.
+pid1_cleanup() {
+	if [ -n "${left_pid1:-}" ] && ! pid1_gone "$left_pid1"; then
+		kill -9 "$left_pid1" 2>/dev/null || true
+	fi
+}
+
+# signal_and_await SIG P1 U [MS]: sends SIG to P1, a namespace's PID 1, from outside, as a
+# runtime does, and gives it MS (default 1000) to be gone. Sets $ms (from the signal until it
+# was gone, or the bound) and $status: its exit status, collected from U (the unshare that
+# started it), or "alive" if it is still there (it is then killed).
+signal_and_await() {
+	local sig=$1 p1=$2 u=$3 bound=${4:-1000} start
+	start=${EPOCHREALTIME/./}
+	kill -"$sig" "$p1"
+	until pid1_gone "$p1" || (( ${EPOCHREALTIME/./} - start > bound * 1000 )); do
+		sleep 0.01
+	done
+	ms=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
+	if pid1_gone "$p1"; then
+		wait "$u" && status=0 || status=$?
+	else
+		status=alive
+		kill -9 "$p1"
+		wait "$u" || true
+	fi
+}
+
+# line TEXT: the number of the first line of $output that contains TEXT (0 if none).
+line() {
+	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"
+}

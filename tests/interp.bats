@@ -16,9 +16,7 @@ setup_file() {
 }
 
 teardown() {
-	if [ -n "${left_pid1:-}" ] && ! pid1_gone "$left_pid1"; then
-		kill -9 "$left_pid1" 2>/dev/null || true
-	fi
+	pid1_cleanup
 }
 
 setup() {
@@ -176,28 +174,9 @@ signal_pid1() {
 		sleep 0.01
 	done
 	while read -r k v; do [ "$k" = SigCgt: ] && wait_cgt=$v; done </proc/$p1/status
-	start=$(date +%s%N)
-	kill -"$sig" "$p1"
-	# gone: no longer in /proc, or a zombie that unshare has yet to collect
-	for i in $(seq 100); do
-		pid1_gone "$p1" && break
-		sleep 0.01
-	done
-	ms=$(( ($(date +%s%N) - start) / 1000000 ))
-	if pid1_gone "$p1"; then
-		wait "$u" && status=0 || status=$?
-	else
-		status=alive
-		kill -9 "$p1"
-		wait "$u" || true
-	fi
+	signal_and_await "$sig" "$p1" "$u"
 	output=$(cat "$out")
 	echo "status=$status ms=$ms wait_cgt=$wait_cgt"; echo "$output"
-}
-
-# line TEXT: the number of the first line of $output that contains TEXT (0 if none).
-line() {
-	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"
 }
 
 # sig_bit FIELD PROCESS SIGNAL: 1 if SIGNAL's bit is set in FIELD (SigCgt, SigIgn) of the line

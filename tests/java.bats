@@ -28,9 +28,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${left_pid1:-}" ] && ! pid1_gone "$left_pid1"; then
-		kill -9 "$left_pid1" 2>/dev/null || true
-	fi
+	pid1_cleanup
 }
 
 # val KEY: the value of KEY=... in the summary line $res.
@@ -111,27 +109,10 @@ term_pid1() {
 	read -r p1 _ </proc/$u/task/$u/children || true
 	[ -n "$p1" ]
 	left_pid1=$p1
-	start=${EPOCHREALTIME/./}
-	kill -"$sig" "$p1"
-	until pid1_gone "$p1" || (( ${EPOCHREALTIME/./} - start > ${WAIT_MS:-1000} * 1000 )); do
-		sleep 0.01
-	done
-	ms=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-	if pid1_gone "$p1"; then
-		wait "$u" && status=0 || status=$?
-	else
-		status=alive
-		kill -9 "$p1"
-		wait "$u" || true
-	fi
+	signal_and_await "$sig" "$p1" "$u" "${WAIT_MS:-1000}"
 	output=$(cat "$out")
 	marker=$(cat "$d/marker" 2>/dev/null || true)
 	echo "status=$status ms=$ms marker=$marker"; echo "$output"
-}
-
-# line TEXT: the number of the first line of $output that contains TEXT (0 if none).
-line() {
-	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"
 }
 
 @test "java PID 1, SIGTERM from outside: the JVM's own handler runs the shutdown hook, exit 143; the shim forwards nothing" {

@@ -23,9 +23,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${left_pid1:-}" ] && ! pid1_gone "$left_pid1"; then
-		kill -9 "$left_pid1" 2>/dev/null || true
-	fi
+	pid1_cleanup
 }
 
 # val KEY: the value of KEY=... in the summary line $res.
@@ -36,11 +34,6 @@ val() {
 # statuses: the "statuses:" line of $output.
 statuses() {
 	grep -m1 '^statuses:' <<<"$output"
-}
-
-# line TEXT: the number of the first line of $output that contains TEXT (0 if none).
-line() {
-	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"
 }
 
 @test "node PID 1: spawn, exec, execFile, spawnSync and fork get exact exit codes and signals under an orphan leak; no zombie left" {
@@ -98,21 +91,7 @@ term_pid1() {
 	read -r p1 _ </proc/$u/task/$u/children || true # one pid, no newline
 	[ -n "$p1" ]
 	left_pid1=$p1 # for teardown, should an assertion fail before it is gone
-	start=${EPOCHREALTIME/./}
-	kill -TERM "$p1"
-	# gone: no longer in /proc, or a zombie that unshare has yet to collect; 1 s at most
-	while now=${EPOCHREALTIME/./}; (( now - start < 1000000 )); do
-		pid1_gone "$p1" && break
-		sleep 0.01
-	done
-	ms=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
-	if pid1_gone "$p1"; then
-		wait "$u" && status=0 || status=$?
-	else
-		status=alive
-		kill -9 "$p1"
-		wait "$u" || true
-	fi
+	signal_and_await TERM "$p1" "$u"
 	output=$(cat "$out")
 	echo "status=$status ms=$ms"; echo "$output"
 }

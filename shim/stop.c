@@ -19,8 +19,8 @@
  * children get their grace.
  *
  * And when the app exits on its own (exit() or a return from main) while children are alive,
- * which the kernel would SIGKILL, a destructor first sends them SIGTERM and waits for them up
- * to the same grace. ZREAP_GRACE_MS=0 turns both waits off.
+ * which the kernel would SIGKILL, a destructor first sends them SIGTERM and waits up to the
+ * same grace for those that do not ignore it. ZREAP_GRACE_MS=0 turns both waits off.
  *
  * A signal PID 1 sends itself while it is at SIG_DFL is the app ending itself, as a normal
  * process would end by it: Node's own SIGTERM and SIGINT handler resets the disposition and
@@ -75,10 +75,11 @@ void zr_forward(int sig, const siginfo_t *si)
 #endif
 #define WATCH_MAX 64
 
-/* The children still alive, each with a pidfd when it can have one (Linux 5.3 and later). */
+/* The children still alive, each with a pidfd when it can have one (Linux 5.3 and later).
+ * With heeders_only, only those that do not ignore SIGTERM count. */
 struct watch {
 	int alive, fds;
-	bool without_fd;
+	bool without_fd, heeders_only;
 	pid_t sentinel;
 	struct pollfd pfd[WATCH_MAX];
 };
@@ -87,6 +88,8 @@ static void watch_child(pid_t pid, void *arg)
 {
 	struct watch *w = arg;
 	if (pid == w->sentinel || !zr_proc_alive(pid))
+		return;
+	if (w->heeders_only && zr_proc_ignores(pid, SIGTERM))
 		return;
 	w->alive++;
 	int fd = w->fds < WATCH_MAX ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
@@ -99,9 +102,9 @@ static void watch_child(pid_t pid, void *arg)
 	w->fds++;
 }
 
-static int children_alive(void)
+static int children_alive(bool heeders_only)
 {
-	struct watch w = { .sentinel = zr_sentinel_pid() };
+	struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only };
 	zr_for_each_child(watch_child, &w);
 	for (int i = 0; i < w.fds; i++)
 		close(w.pfd[i].fd);
@@ -111,12 +114,12 @@ static int children_alive(void)
 /* Returns how many children are still alive when it gives up. A pidfd becomes readable when
  * its process exits, so PID 1 looks again the moment a child dies; where there is no pidfd,
  * it looks after 0.1 ms, then ever less often, up to every 5 ms. */
-static int wait_for_children(void)
+static int wait_for_children(bool heeders_only)
 {
 	long deadline = zr_now_ms() + zr_cfg.grace_ms;
 	long tick_ns = 100 * 1000L;
 	for (;;) {
-		struct watch w = { .sentinel = zr_sentinel_pid() };
+		struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only };
 		zr_for_each_child(watch_child, &w);
 		long left = deadline - zr_now_ms();
 		if (w.alive > 0 && left > 0) {
@@ -151,7 +154,7 @@ void zr_stop_on_signal(int sig, const siginfo_t *si)
 	zr_forward(sig, si);
 	if (atomic_exchange(&stopping, 1))
 		return; /* another thread is already seeing PID 1 out */
-	int left = wait_for_children();
+	int left = wait_for_children(false);
 	if (left == 0)
 		zr_log(ZR_INFO, "%s with no handler of the app's: no child left, exiting with %d", name,
 		       128 + sig);
@@ -163,14 +166,17 @@ void zr_stop_on_signal(int sig, const siginfo_t *si)
 }
 
 /* The app's own end, by exit or by a signal to itself: SIGTERM to the children still alive,
- * which the kernel would SIGKILL, and the grace for them. */
+ * which the kernel would SIGKILL, and the grace for those that heed it. A child that ignores
+ * SIGTERM is not waited for: it would not end any sooner for it, and many such helpers end
+ * only when PID 1 has gone (Python's multiprocessing resource tracker ignores TERM, INT and
+ * QUIT and waits for EOF on a pipe PID 1 holds), so waiting would only cost the grace. */
 static void end_children_gracefully(const char *why)
 {
-	if (zr_cfg.grace_ms == 0 || children_alive() == 0)
+	if (zr_cfg.grace_ms == 0 || children_alive(true) == 0)
 		return;
 	zr_log(ZR_INFO, "%s with children alive, which the kernel would kill: SIGTERM first", why);
 	zr_forward(SIGTERM, NULL);
-	int left = wait_for_children();
+	int left = wait_for_children(true);
 	if (left > 0)
 		zr_log(ZR_INFO, "%d %s still alive after %ld ms", left, left == 1 ? "child" : "children",
 		       zr_cfg.grace_ms);

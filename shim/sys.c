@@ -212,21 +212,41 @@ bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *c
 	return true;
 }
 
-pid_t zr_proc_tracer(pid_t pid)
+/* The number after NAME (such as "\nTracerPid:") in /proc/PID/status, read in BASE (10 or 16). */
+static bool status_number(pid_t pid, const char *name, unsigned base, unsigned long long *out)
 {
 	char buf[2048];
 	if (!read_proc(pid, "status", buf, sizeof buf))
-		return 0;
-	char *p = strstr(buf, "\nTracerPid:");
+		return false;
+	char *p = strstr(buf, name);
 	if (p == NULL)
-		return 0;
-	p += sizeof "\nTracerPid:" - 1;
+		return false;
+	p += strlen(name);
 	while (*p == ' ' || *p == '\t')
 		p++;
-	long tracer = 0;
-	while (*p >= '0' && *p <= '9')
-		tracer = tracer * 10 + (*p++ - '0');
-	return (pid_t)tracer;
+	unsigned long long v = 0;
+	for (;; p++) {
+		unsigned d = *p >= '0' && *p <= '9' ? (unsigned)(*p - '0')
+			     : *p >= 'a' && *p <= 'f' ? (unsigned)(*p - 'a' + 10)
+						      : 99;
+		if (d >= base)
+			break;
+		v = v * base + d;
+	}
+	*out = v;
+	return true;
+}
+
+pid_t zr_proc_tracer(pid_t pid)
+{
+	unsigned long long tracer = 0;
+	return status_number(pid, "\nTracerPid:", 10, &tracer) ? (pid_t)tracer : 0;
+}
+
+bool zr_proc_ignores(pid_t pid, int sig)
+{
+	unsigned long long ignored = 0;
+	return status_number(pid, "\nSigIgn:", 16, &ignored) && (ignored >> (sig - 1) & 1);
 }
 
 void *zr_map(size_t size)

@@ -199,6 +199,7 @@ bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *c
 pid_t zr_proc_tracer(pid_t pid); /* TracerPid of /proc/PID/status; 0 when untraced or unknown */
 char zr_proc_state(pid_t pid);    /* the state letter of /proc/PID/stat; 0 if unreadable */
 bool zr_proc_alive(pid_t pid);    /* exists and is not a zombie */
+bool zr_proc_ignores(pid_t pid, int sig); /* SIG is in its SigIgn */
 
 /* ---- signals.c ---- */
 void zr_signals_activate(void);   /* PID 1: take over the forwarded signals' SIG_DFL */

@@ -81,6 +81,18 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 	[ "$(grep -c 'got SIGTERM' <<<"$output")" -eq 0 ]
 }
 
+@test "the app exits on its own with children that ignore SIGTERM: not waited for, they would not end any sooner" {
+	# (Python's multiprocessing resource tracker is such a child: it ignores TERM, INT and
+	# QUIT and ends only at EOF on a pipe PID 1 holds, so a wait would always last the grace.)
+	start=${EPOCHREALTIME/./}
+	run --separate-stderr as_pid1 ZREAP_LOG=info ZREAP_GRACE_MS=3000 "${STOPPER:-$H/stopper}" 2 ignore exit
+	ms=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
+	echo "ms=$ms"; echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$ms" -lt 1500 ] # 200 ms of the app's own, then no wait (3000 ms before this rule)
+	[ "$(grep -c 'exiting with children alive' <<<"$stderr")" -eq 0 ]
+}
+
 @test "Ctrl-C on a terminal: every child sees SIGINT exactly once, PID 1 ends in 130" {
 	run python3 "$ROOT/tests/helpers/ctrlc.py" unshare --pid --fork --mount-proc \
 		env --default-signal=INT LD_PRELOAD="$LIB" "${STOPPER:-$H/stopper}" 3 report

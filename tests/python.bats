@@ -31,9 +31,7 @@ teardown() {
 		kill -CONT "$u" 2>/dev/null || true
 		[ -n "${left_pid1:-}" ] || { read -r left_pid1 _ </proc/$u/task/$u/children; } 2>/dev/null || true
 	fi
-	if [ -n "${left_pid1:-}" ] && ! pid1_gone "$left_pid1"; then
-		kill -9 "$left_pid1" 2>/dev/null || true
-	fi
+	pid1_cleanup
 }
 
 # val KEY: the value of KEY=... in the summary line $res.

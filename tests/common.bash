@@ -4,10 +4,26 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 LIB="$ROOT/build/libzreap.so"
 H="$ROOT/build/tests"
 
-# as_pid1 [VAR=value ...] CMD [ARGS]: CMD as PID 1 of a fresh PID namespace, shim preloaded.
-as_pid1() { unshare --pid --fork --mount-proc env LD_PRELOAD="$LIB" "$@"; }
-# bare_pid1 [VAR=value ...] CMD [ARGS]: the same without the shim.
-bare_pid1() { unshare --pid --fork --mount-proc env "$@"; }
+# as_pid1 [ENV-OPTION ...] [VAR=value ...] CMD [ARGS]: CMD as PID 1 of a fresh PID namespace,
+# shim preloaded, started as a runtime starts it: SIGINT and SIGQUIT at their defaults, whatever
+# the test runner inherited (a background job of a script has them ignored). ENV-OPTIONs (such
+# as --default-signal=...) go to env before the variables, where env still reads options.
+as_pid1() { pid1_env LD_PRELOAD="$LIB" "$@"; }
+# bare_pid1 [ENV-OPTION ...] [VAR=value ...] CMD [ARGS]: the same without the shim.
+bare_pid1() { pid1_env "$@"; }
+pid1_env() {
+	local opts=() vars=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--*) opts+=("$1") ;;
+		*=*) vars+=("$1") ;;
+		*) break ;;
+		esac
+		shift
+	done
+	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT ${opts[@]+"${opts[@]}"} \
+		${vars[@]+"${vars[@]}"} "$@"
+}
 
 # pid1_then SIG [VAR=value ...] -- ARGS: runs the stopper ($STOPPER, default the glibc one) as
 # PID 1 (with the shim $LIB unless NOSHIM=1), sends SIG from outside the namespace once it

@@ -31,11 +31,6 @@ teardown() {
 	pid1_cleanup
 }
 
-# val KEY: the value of KEY=... in the line $res.
-val() {
-	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
-}
-
 # statuses PHASE: the "statuses:" line after PHASE's summary line in $output.
 statuses() {
 	grep -A1 "^$1: " <<<"$output" | grep -m1 '^statuses:'
@@ -111,12 +106,12 @@ run_sh() {
 	run_sh LD_PRELOAD="$LIB" ZREAP_LOG=info
 	grep -q '^idle' <<<"$output"
 	res=$(grep -m1 '^main: ' <<<"$output")
-	[ "$(val jobs)" = 169 ]
-	[ "$(val bad)" = 0 ]
-	[ "$(val orphans)" -ge 200 ]
+	[ "$(field jobs)" = 169 ]
+	[ "$(field bad)" = 0 ]
+	[ "$(field orphans)" -ge 200 ]
 	res=$(grep -m1 '^exec: ' <<<"$output")
-	[ "$(val jobs)" = 5 ]
-	[ "$(val bad)" = 0 ]
+	[ "$(field jobs)" = 5 ]
+	[ "$(field bad)" = 0 ]
 	[ "$ended" = 100 ]  # the last 100 orphans were alive and children of PID 1 when it was idle
 	[ "$busy" = 0 ]
 	[ "$zombies" = 0 ]
@@ -134,9 +129,9 @@ run_sh() {
 	run_sh
 	grep -q '^idle' <<<"$output"
 	res=$(grep -m1 '^main: ' <<<"$output")
-	[ "$(val bad)" = 0 ]
+	[ "$(field bad)" = 0 ]
 	res=$(grep -m1 '^exec: ' <<<"$output")
-	[ "$(val bad)" = 0 ]
+	[ "$(field bad)" = 0 ]
 	[ "$ended" = 100 ]
 	[ "$busy" = 0 ]
 	[ "$zombies" -ge 100 ]
@@ -189,7 +184,7 @@ term_pid1() {
 	[ "$status" = alive ]
 	# SIG_DFL: busybox sh does not catch TERM, so the kernel drops it before it reaches init
 	res=$(grep -m1 '^pid1 ' <<<"$output")
-	(( (0x$(val SigCgt) & 0x4000) == 0 ))
+	(( (0x$(field SigCgt) & 0x4000) == 0 ))
 	[ "$(count 'reporter got TERM')" -eq 0 ]
 	[ "$(count 'wait returned')" -eq 0 ]
 }
@@ -200,7 +195,7 @@ term_pid1() {
 	[ "$ms" -lt 1000 ]
 	grep -qx caught <<<"$output"
 	res=$(grep -m1 '^pid1 ' <<<"$output")
-	(( 0x$(val SigCgt) & 0x4000 ))   # TERM: busybox sh's own handler, which the shim leaves
+	(( 0x$(field SigCgt) & 0x4000 ))   # TERM: busybox sh's own handler, which the shim leaves
 	[ "$(count 'wait returned')" -eq 0 ]
 	[ "$(count "no handler of the app's")" -eq 0 ]
 	# Nothing forwarded, neither on the signal nor at the exit: busybox sh leaves through
@@ -216,7 +211,7 @@ term_pid1() {
 	[ "$ms" -lt 1000 ]
 	grep -qx caught <<<"$output"
 	res=$(grep -m1 '^pid1 ' <<<"$output")
-	(( 0x$(val SigCgt) & 0x4000 ))
+	(( 0x$(field SigCgt) & 0x4000 ))
 	[ "$(count 'reporter got TERM')" -eq 0 ]
 	[ "$(count 'wait returned')" -eq 0 ]
 }

@@ -102,3 +102,16 @@ signal_and_await() {
 line() {
 	awk -v t="$1" 'index($0, t) { print NR; f = 1; exit } END { if (!f) print 0 }' <<<"$output"
 }
+
+# field KEY: the value of KEY=... in the summary line $res.
+field() {
+	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
+}
+
+# zeros KEY...: each KEY of $res is 0; names the first that is not.
+zeros() {
+	local k
+	for k; do
+		[ "$(field "$k")" = 0 ] || { echo "$k=$(field "$k"), not 0"; return 1; }
+	done
+}

@@ -27,11 +27,6 @@ setup() {
 	[ -x "$PY" ] || PY=$(command -v python3) || PY=""
 }
 
-# val KEY: the value of KEY=... in the summary line $res.
-val() {
-	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
-}
-
 # statuses: the "statuses:" line of $output.
 statuses() {
 	grep -m1 '^statuses:' <<<"$output"
@@ -45,15 +40,13 @@ statuses() {
 	echo "$output" | grep -v '^statuses:'; echo "$stderr"
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val own)" = 200 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val dup)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val leaker)" = $((77 << 8)) ]   # the leaker, an own child too, exited 77
-	[ "$(val handler_calls)" -gt 0 ]
-	[ "$(val orphans)" -ge 300 ]         # the leak really ran
-	[ "$(val final_orphans)" = 50 ]
-	[ "$(val zombies)" = 0 ]             # including the 50 nobody in the app waited for
+	[ "$(field own)" = 200 ]
+	zeros wrong dup missing
+	[ "$(field leaker)" = $((77 << 8)) ]   # the leaker, an own child too, exited 77
+	[ "$(field handler_calls)" -gt 0 ]
+	[ "$(field orphans)" -ge 300 ]         # the leak really ran
+	[ "$(field final_orphans)" = 50 ]
+	[ "$(field zombies)" = 0 ]             # including the 50 nobody in the app waited for
 	[ -z "$stderr" ]
 	shim=$(statuses)
 
@@ -64,11 +57,9 @@ statuses() {
 	echo "without the shim:"; echo "$output" | grep -v '^statuses:'
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val wrong)" = 0 ]
-	[ "$(val dup)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val orphans_by_app)" -ge $(( $(val orphans) - 5 )) ]
-	[ "$(val zombies)" -ge 50 ]
+	zeros wrong dup missing
+	[ "$(field orphans_by_app)" -ge $(( $(field orphans) - 5 )) ]
+	[ "$(field zombies)" -ge 50 ]
 	diff <(echo "$shim") <(statuses)
 }
 
@@ -80,21 +71,19 @@ statuses() {
 	echo "$output" | grep -v '^statuses:'; echo "$stderr"
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val own)" = 200 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val dup)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val sys)" = 100 ]
-	[ "$(val sys_wrong)" = 0 ]
+	[ "$(field own)" = 200 ]
+	zeros wrong dup missing
+	[ "$(field sys)" = 100 ]
+	[ "$(field sys_wrong)" = 0 ]
 	# bt_by_handler counts the commands whose status Perl's own handler took first (perl's
 	# race, see sigchld.pl); their status must still be exactly the one expected.
-	[ "$(val bt)" = 100 ]
-	[ "$(val bt_wrong)" = 0 ]
-	[ "$(val leaker)" = $((77 << 8)) ]
-	[ "$(val handler_calls)" -gt 0 ]
-	[ "$(val orphans)" -ge 300 ]
-	[ "$(val final_orphans)" = 50 ]
-	[ "$(val zombies)" = 0 ]
+	[ "$(field bt)" = 100 ]
+	[ "$(field bt_wrong)" = 0 ]
+	[ "$(field leaker)" = $((77 << 8)) ]
+	[ "$(field handler_calls)" -gt 0 ]
+	[ "$(field orphans)" -ge 300 ]
+	[ "$(field final_orphans)" = 50 ]
+	[ "$(field zombies)" = 0 ]
 	[ -z "$stderr" ]
 	shim=$(statuses)
 
@@ -102,12 +91,8 @@ statuses() {
 	echo "without the shim:"; echo "$output" | grep -v '^statuses:'
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val wrong)" = 0 ]
-	[ "$(val dup)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val sys_wrong)" = 0 ]
-	[ "$(val bt_wrong)" = 0 ]
-	[ "$(val zombies)" -ge 50 ]
+	zeros wrong dup missing sys_wrong bt_wrong
+	[ "$(field zombies)" -ge 50 ]
 	diff <(echo "$shim") <(statuses)
 }
 
@@ -121,29 +106,29 @@ statuses() {
 		echo "$mode: $output" | grep -v '^statuses:'
 		[ "$status" -eq 0 ]
 		res=$(grep -m1 '^jobs=' <<<"$output")
-		[ "$(val jobs)" = 161 ]
-		[ "$(val bad)" = 0 ]
+		[ "$(field jobs)" = 161 ]
+		[ "$(field bad)" = 0 ]
 		# The trap ran: with job control bash runs it once per child reaped, so at least once
 		# per own child (bash 5.2 does so without job control too; older ones need not).
-		[ "$(val traps)" -gt 0 ]
-		[ $mode = plain ] || [ "$(val traps)" -ge "$(val jobs)" ]
-		[ "$(val orphans)" -ge 300 ]
-		[ "$(val zombies)" = 0 ]
-		[ "$(val flags | grep -c m)" = "$([ $mode = m ] && echo 1 || echo 0)" ]
+		[ "$(field traps)" -gt 0 ]
+		[ $mode = plain ] || [ "$(field traps)" -ge "$(field jobs)" ]
+		[ "$(field orphans)" -ge 300 ]
+		[ "$(field zombies)" = 0 ]
+		[ "$(field flags | grep -c m)" = "$([ $mode = m ] && echo 1 || echo 0)" ]
 		# The kernel holds the shim's handler for INT and TERM (bash leaves both at SIG_DFL),
 		# bash's own for CHLD; QUIT bash ignores (SigIgn 0x4), so the shim leaves it.
-		(( (0x$(val sigcgt) & 0x14002) == 0x14002 ))
+		(( (0x$(field sigcgt) & 0x14002) == 0x14002 ))
 		shim=$(statuses)
 
 		run --separate-stderr bare_pid1 --default-signal=INT,QUIT bash "$I/chld.bash" $mode 5
 		echo "$mode without the shim: $output" | grep -v '^statuses:'
 		[ "$status" -eq 0 ]
 		res=$(grep -m1 '^jobs=' <<<"$output")
-		[ "$(val bad)" = 0 ]
-		[ $mode = plain ] || [ "$(val traps)" -ge "$(val jobs)" ]
+		[ "$(field bad)" = 0 ]
+		[ $mode = plain ] || [ "$(field traps)" -ge "$(field jobs)" ]
 		# Non-interactive bash catches SIGCHLD only: TERM and INT are SIG_DFL, which the
 		# kernel drops before they reach a namespace's init.
-		[ "$(val sigcgt)" = 0000000000010000 ]
+		[ "$(field sigcgt)" = 0000000000010000 ]
 		diff <(echo "$shim") <(statuses)
 	done
 }
@@ -265,10 +250,10 @@ sig_bit() {
 	echo "$output"; echo "$stderr"
 	[ "$status" -eq 0 ]
 	res=$(head -1 <<<"$output")
-	[ "$(val bad)" = 0 ]
-	[ "$(val checked)" -ge 370 ]
+	[ "$(field bad)" = 0 ]
+	[ "$(field checked)" -ge 370 ]
 	res=$(sed -n 2p <<<"$output")
-	[ "$(val zombies)" = 0 ]
+	[ "$(field zombies)" = 0 ]
 	[ -z "$stderr" ]
 	res=$(head -1 <<<"$output")
 	run --separate-stderr bare_pid1 "$H/stopcont" 40
@@ -282,7 +267,7 @@ sig_bit() {
 	echo "$output"; echo "$stderr" | grep -v 'reaped orphan'
 	[ "$status" -eq 0 ]
 	res=$(head -1 <<<"$output")
-	[ "$(val bad)" = 0 ]
+	[ "$(field bad)" = 0 ]
 	# the stash path really was taken, for each of the 10 children
 	[ "$(grep -c 'collected own child .* (stopcont)' <<<"$stderr")" -eq 10 ]
 	run --separate-stderr bare_pid1 "$H/stopcont" 10 late

@@ -31,11 +31,6 @@ teardown() {
 	pid1_cleanup
 }
 
-# val KEY: the value of KEY=... in the summary line $res.
-val() {
-	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
-}
-
 statuses() {
 	grep -m1 '^statuses:' <<<"$output"
 }
@@ -50,14 +45,12 @@ reap() {
 	echo "$output" | grep -v '^statuses:'; echo "$stderr"
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^mech=' <<<"$output")
-	[ "$(val mech)" = "$mech" ]     # the mechanism the JVM really uses
-	[ "$(val own)" = 127 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val leaker_bad)" = 0 ]
-	[ "$(val orphans)" -ge 300 ]
-	[ "$(val busy)" = 0 ]           # the leak's sleeps had all ended at the count
-	[ "$(val zombies)" = 0 ]
+	[ "$(field mech)" = "$mech" ]     # the mechanism the JVM really uses
+	[ "$(field own)" = 127 ]
+	zeros wrong missing leaker_bad
+	[ "$(field orphans)" -ge 300 ]
+	[ "$(field busy)" = 0 ]           # the leak's sleeps had all ended at the count
+	[ "$(field zombies)" = 0 ]
 	[ -z "$stderr" ]
 	shim=$(statuses)
 	# each kind of status really came up: exit codes and deaths by signal
@@ -69,11 +62,9 @@ reap() {
 	echo "without the shim:"; echo "$output" | grep -v '^statuses:'
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^mech=' <<<"$output")
-	[ "$(val mech)" = "$mech" ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val busy)" = 0 ]
-	[ "$(val zombies)" = "$(val orphans)" ]
+	[ "$(field mech)" = "$mech" ]
+	zeros wrong missing busy
+	[ "$(field zombies)" = "$(field orphans)" ]
 	diff <(echo "$shim") <(statuses)
 }
 

@@ -26,11 +26,6 @@ teardown() {
 	pid1_cleanup
 }
 
-# val KEY: the value of KEY=... in the summary line $res.
-val() {
-	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
-}
-
 # statuses: the "statuses:" line of $output.
 statuses() {
 	grep -m1 '^statuses:' <<<"$output"
@@ -41,13 +36,10 @@ statuses() {
 	echo "$output" | grep -v '^statuses:'; echo "$stderr"
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val own)" -ge 100 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val dup)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val orphans)" -ge 340 ]   # 3 leakers of at least 100 and 40 seed-style children
-	[ "$(val live)" = 0 ]
-	[ "$(val zombies)" = 0 ]
+	[ "$(field own)" -ge 100 ]
+	zeros wrong dup missing
+	[ "$(field orphans)" -ge 340 ]   # 3 leakers of at least 100 and 40 seed-style children
+	zeros live zombies
 	[ -z "$stderr" ]
 	shim=$(statuses)
 	# every case was there: the 5 exit codes and the 2 signal deaths, by every API
@@ -63,12 +55,10 @@ statuses() {
 	echo "without the shim:"; echo "$output" | grep -v '^statuses:'
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val wrong)" = 0 ]
-	[ "$(val dup)" = 0 ]
-	[ "$(val missing)" = 0 ]
-	[ "$(val orphans)" -ge 340 ]
-	[ "$(val live)" = 0 ]
-	[ "$(val zombies)" -eq "$(val orphans)" ]
+	zeros wrong dup missing
+	[ "$(field orphans)" -ge 340 ]
+	[ "$(field live)" = 0 ]
+	[ "$(field zombies)" -eq "$(field orphans)" ]
 	diff <(echo "$shim") <(statuses)
 }
 

@@ -19,22 +19,14 @@ result() {
 	grep -m1 "^$1" <<<"$output"
 }
 
-# val KEY: the value of KEY=... in the summary line $res.
-val() {
-	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
-}
-
 # check_run: the common assertions on an `ownstress run` summary.
 check_run() {
 	res=$(result children=)
 	[ -n "$res" ] || { echo "no summary line"; return 1; }
-	[ "$(val wrong)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val lost)" = 0 ]
-	[ "$(val spawnerr)" = 0 ]
-	[ "$(val children)" -ge 1000 ]
-	[ "$(val orphans)" -ge 1000 ]    # the storm really ran
-	[ "$(val methods)" = 9/9 ]       # every spawn path was used
+	zeros wrong echild lost spawnerr
+	[ "$(field children)" -ge 1000 ]
+	[ "$(field orphans)" -ge 1000 ]    # the storm really ran
+	[ "$(field methods)" = 9/9 ]       # every spawn path was used
 	[ "$status" -eq 0 ]
 }
 
@@ -42,28 +34,27 @@ check_run() {
 	run as_pid1 "$H/ownstress" run -n 2400 -m 1000 -T 14000
 	echo "$output"
 	check_run
-	[ "$(val styles)" = 10/10 ]
+	[ "$(field styles)" = 10/10 ]
 	# No child waited late had lost its pid before the app waited: the shim took none.
-	[ "$(val taken)" = 0 ]
+	[ "$(field taken)" = 0 ]
 	# The reaper kept up with the storm: no orphan zombie is left once it is over.
-	[ "$(val zombies)" = 0 ]
+	[ "$(field zombies)" = 0 ]
 }
 
 @test "storm: same statuses without the shim (baseline)" {
 	run bare_pid1 "$H/ownstress" run -n 1200 -m 1000 -T 14000
 	echo "$output"
 	check_run
-	[ "$(val styles)" = 10/10 ]
-	[ "$(val taken)" = 0 ]
+	[ "$(field styles)" = 10/10 ]
+	[ "$(field taken)" = 0 ]
 }
 
 @test "storm: 4 threads spawning and waiting by pid at once keep exact statuses (shim)" {
 	run as_pid1 "$H/ownstress" run -n 2000 -m 1000 -t 4 -T 14000
 	echo "$output"
 	check_run
-	[ "$(val foreign)" = 0 ]         # pid-specific waits never return an orphan
-	[ "$(val taken)" = 0 ]
-	[ "$(val zombies)" = 0 ]
+	[ "$(field foreign)" = 0 ]         # pid-specific waits never return an orphan
+	zeros taken zombies
 }
 
 @test "storm: late waits served from the stash (ZREAP_FORGOTTEN_MS=5) keep exact statuses (shim)" {
@@ -72,8 +63,8 @@ check_run() {
 	run as_pid1 ZREAP_FORGOTTEN_MS=5 "$H/ownstress" run -n 1500 -m 1000 -T 14000
 	echo "$output"
 	check_run
-	[ "$(val taken)" -ge 200 ]       # the stash path really was taken
-	[ "$(val zombies)" = 0 ]
+	[ "$(field taken)" -ge 200 ]       # the stash path really was taken
+	[ "$(field zombies)" = 0 ]
 }
 
 @test "python: subprocess return codes stay exact under an orphan storm (shim)" {
@@ -81,11 +72,10 @@ check_run() {
 	run as_pid1 python3 "$PYSUB" 600 "$H/ownstress"
 	echo "$output"
 	res=$(result runs=)
-	[ "$(val runs)" = 600 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val orphans)" -ge 300 ]
-	[ "$(val zombies)" = 0 ]
+	[ "$(field runs)" = 600 ]
+	zeros wrong echild
+	[ "$(field orphans)" -ge 300 ]
+	[ "$(field zombies)" = 0 ]
 	[ "$status" -eq 0 ]
 }
 
@@ -94,12 +84,11 @@ check_run() {
 	run bare_pid1 python3 "$PYSUB" 600 "$H/ownstress"
 	echo "$output"
 	res=$(result runs=)
-	[ "$(val runs)" = 600 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val orphans)" -ge 300 ]
+	[ "$(field runs)" = 600 ]
+	zeros wrong echild
+	[ "$(field orphans)" -ge 300 ]
 	# Nobody reaps the orphans of a Python PID 1 without the shim: the storm left zombies.
-	[ "$(val zombies)" -gt 0 ]
+	[ "$(field zombies)" -gt 0 ]
 	[ "$status" -eq 0 ]
 }
 
@@ -108,14 +97,11 @@ check_run() {
 	echo "$output"
 	res=$(result children=)
 	# Before the app waited, the shim had collected every one: no pid was left in /proc.
-	[ "$(val reaped_before_wait)" = 42 ]
-	[ "$(val zombie_before_wait)" = 0 ]
-	[ "$(val children)" = 42 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val rusage_bad)" = 0 ]
-	[ "$(val twice)" = 0 ]
-	[ "$(val final_echild)" = 1 ]   # then ECHILD: nothing more to wait for
+	[ "$(field reaped_before_wait)" = 42 ]
+	[ "$(field zombie_before_wait)" = 0 ]
+	[ "$(field children)" = 42 ]
+	zeros wrong echild rusage_bad twice
+	[ "$(field final_echild)" = 1 ]   # then ECHILD: nothing more to wait for
 	[ "$status" -eq 0 ]
 }
 
@@ -123,12 +109,9 @@ check_run() {
 	run as_pid1 ZREAP_FORGOTTEN_MS=200 "$H/ownstress" forgotten -n 42 -d 600 -S
 	echo "$output"
 	res=$(result children=)
-	[ "$(val reaped_before_wait)" = 42 ]
-	[ "$(val children)" = 42 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val rusage_bad)" = 0 ]
-	[ "$(val twice)" = 0 ]
+	[ "$(field reaped_before_wait)" = 42 ]
+	[ "$(field children)" = 42 ]
+	zeros wrong echild rusage_bad twice
 	[ "$status" -eq 0 ]
 }
 
@@ -136,14 +119,11 @@ check_run() {
 	run as_pid1 "$H/ownstress" forgotten -n 42 -d 600
 	echo "$output"
 	res=$(result children=)
-	[ "$(val zombie_before_wait)" = 42 ]
-	[ "$(val reaped_before_wait)" = 0 ]
-	[ "$(val children)" = 42 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val rusage_bad)" = 0 ]
-	[ "$(val twice)" = 0 ]
-	[ "$(val final_echild)" = 1 ]
+	[ "$(field zombie_before_wait)" = 42 ]
+	[ "$(field reaped_before_wait)" = 0 ]
+	[ "$(field children)" = 42 ]
+	zeros wrong echild rusage_bad twice
+	[ "$(field final_echild)" = 1 ]
 	[ "$status" -eq 0 ]
 }
 
@@ -151,13 +131,10 @@ check_run() {
 	run bare_pid1 ZREAP_FORGOTTEN_MS=200 "$H/ownstress" forgotten -n 42 -d 600
 	echo "$output"
 	res=$(result children=)
-	[ "$(val zombie_before_wait)" = 42 ]
-	[ "$(val children)" = 42 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val rusage_bad)" = 0 ]
-	[ "$(val twice)" = 0 ]
-	[ "$(val final_echild)" = 1 ]
+	[ "$(field zombie_before_wait)" = 42 ]
+	[ "$(field children)" = 42 ]
+	zeros wrong echild rusage_bad twice
+	[ "$(field final_echild)" = 1 ]
 	[ "$status" -eq 0 ]
 }
 
@@ -169,11 +146,9 @@ check_run() {
 	run as_pid1 ZREAP_FORGOTTEN_MS=1 "$H/ownstress" boundary -n 400
 	echo "$output"
 	res=$(result children=)
-	[ "$(val stashed)" -ge 100 ]    # the reaper did take children before the app waited
-	[ "$(val peek_echild)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val children)" = 400 ]
+	[ "$(field stashed)" -ge 100 ]    # the reaper did take children before the app waited
+	zeros peek_echild echild wrong
+	[ "$(field children)" = 400 ]
 	[ "$status" -eq 0 ]
 }
 
@@ -181,10 +156,7 @@ check_run() {
 	run bare_pid1 ZREAP_FORGOTTEN_MS=1 "$H/ownstress" boundary -n 400
 	echo "$output"
 	res=$(result children=)
-	[ "$(val stashed)" = 0 ]
-	[ "$(val peek_echild)" = 0 ]
-	[ "$(val echild)" = 0 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val children)" = 400 ]
+	zeros stashed peek_echild echild wrong
+	[ "$(field children)" = 400 ]
 	[ "$status" -eq 0 ]
 }

@@ -34,11 +34,6 @@ teardown() {
 	pid1_cleanup
 }
 
-# val KEY: the value of KEY=... in the summary line $res.
-val() {
-	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
-}
-
 # statuses: the "statuses:" line of $output.
 statuses() {
 	grep -m1 '^statuses:' <<<"$output"
@@ -104,10 +99,10 @@ no_zombie() { [ "$(zombies_of "$1")" = 0 ]; }
 	echo "$output"; echo "$stderr"
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val own)" = 41 ]              # 3 x (11 Process cases + 1 Pool) + 5 os.popen
-	[ "$(val wrong)" = 0 ]
-	[ "$(val leaks)" -ge 300 ]         # the leak really ran: one orphan each
-	[ "$(val zombies)" = 0 ]
+	[ "$(field own)" = 41 ]              # 3 x (11 Process cases + 1 Pool) + 5 os.popen
+	[ "$(field wrong)" = 0 ]
+	[ "$(field leaks)" -ge 300 ]         # the leak really ran: one orphan each
+	[ "$(field zombies)" = 0 ]
 	[ "$(grep -c '^wrong:' <<<"$output")" = 0 ]
 	shim=$(statuses)
 	# every case was there, with its exact exit code, by every start method
@@ -127,10 +122,10 @@ no_zombie() { [ "$(zombies_of "$1")" = 0 ]; }
 	echo "without the shim:"; echo "$output" | grep -v '^statuses:'
 	[ "$status" -eq 0 ]
 	res=$(grep -m1 '^own=' <<<"$output")
-	[ "$(val own)" = 41 ]
-	[ "$(val wrong)" = 0 ]
-	[ "$(val leaks)" -ge 300 ]
-	[ "$(val zombies)" -eq "$(val leaks)" ]
+	[ "$(field own)" = 41 ]
+	[ "$(field wrong)" = 0 ]
+	[ "$(field leaks)" -ge 300 ]
+	[ "$(field zombies)" -eq "$(field leaks)" ]
 	diff <(echo "$shim") <(statuses)
 }
 

@@ -20,34 +20,13 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "zreap_tid.h"
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The tid of the thread of this process named "zreap" (the shim's reaper), or 0. */
-static int zreap_tid(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int found = 0;
-	while (d && !found && (e = readdir(d)) != NULL) {
-		char path[300], comm[32] = "";
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f && fgets(comm, sizeof comm, f) && strcmp(comm, "zreap\n") == 0)
-			found = atoi(e->d_name);
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return found;
 }
 
 /* CPU time (ns, from schedstat) and voluntary context switches of thread tid. */
@@ -124,7 +103,7 @@ int main(int argc, char **argv)
 	long n = argc > 1 ? atol(argv[1]) : 1000;
 	for (int i = 0; i < 20; i++)
 		one();
-	int tid = zreap_tid();
+	int tid = zreap_tid(NULL);
 	double cpu0, cpu1;
 	long v0, v1;
 	thread_usage(tid, &cpu0, &v0);

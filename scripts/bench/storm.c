@@ -46,6 +46,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "zreap_tid.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -83,26 +84,12 @@ static void sleep_ns(long long ns)
 static int reaper_tid;     /* the shim's "zreap" thread, when it runs in this process */
 static char reaper_name[32];
 
+/* The reaper's tid; -1 while a second thread runs that is not named yet. */
 static int find_zreap(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int found = 0, threads = 0;
-	while (d && (e = readdir(d)) != NULL) {
-		char path[300], comm[32] = "";
-		if (e->d_name[0] == '.')
-			continue;
-		threads++;
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f && fgets(comm, sizeof comm, f) && strcmp(comm, "zreap\n") == 0)
-			found = atoi(e->d_name);
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return found ? found : threads > 1 ? -1 : 0; /* -1: a thread not yet named */
+	int threads;
+	int found = zreap_tid(&threads);
+	return found ? found : threads > 1 ? -1 : 0;
 }
 
 static void who_reaps(void)

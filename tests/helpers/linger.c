@@ -13,7 +13,6 @@
 #include "zkit.h"
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 
 #ifdef LINGER_FAKE_GO
 __attribute__((used)) static const char go_buildinfo[] = "\xff Go buildinf:\b\x02";
@@ -56,21 +55,9 @@ int main(int argc, char **argv)
 	}
 
 	for (int i = 0; i < orphans; i++) {
-		pid_t mid = fork();
-		if (mid < 0) {
-			perror("fork");
-			return 2;
-		}
-		if (mid == 0) {
-			if (fork() == 0)
-				_exit(0);
-			_exit(0);
-		}
-		int st;
-		if (waitpid(mid, &st, 0) != mid) {
-			perror("waitpid");
-			return 3;
-		}
+		int rc = zk_leak_orphan();
+		if (rc != 0)
+			return rc;
 	}
 
 	int worker_pid = 0;

@@ -87,6 +87,16 @@ static bool become_subreaper(pid_t self)
 	return true;
 }
 
+/* A fork child of the active process: inert by its pid already. The app's own dispositions go
+ * back in (signals.c), and zr_active_pid is cleared so that its wrappers take the fast inert
+ * path instead of asking the kernel for the pid at every call. The atfork child handler runs
+ * it, and our _Fork, which runs none; never a vfork or clone child, which shares our memory. */
+void zr_after_fork_child(void)
+{
+	zr_signals_after_fork();
+	atomic_store_explicit(&zr_active_pid, 0, memory_order_relaxed);
+}
+
 __attribute__((constructor)) static void zr_activate(void)
 {
 	int saved = errno;
@@ -117,6 +127,7 @@ __attribute__((constructor)) static void zr_activate(void)
 	else
 		goto out;
 
+	zr_config_load_active();
 	if (!zr_owned_init() || !zr_stash_init()) {
 		zr_log(ZR_ERROR, "cannot map the shim's tables; staying inert");
 		goto out;
@@ -128,6 +139,7 @@ __attribute__((constructor)) static void zr_activate(void)
 		goto out;
 	}
 	zr_signals_activate();
+	zr_atfork_child(zr_after_fork_child);
 	zr_log(ZR_INFO, "%s active as %s; own children count as forgotten after %ld ms",
 	       ZR_VERSION_LINE, role, zr_cfg.forgotten_ms);
 out:

@@ -5,6 +5,9 @@
  * execution (activate.c does not call us then). A value that does not parse is never fatal:
  * it gets exactly one `zreap:` line naming the variable, the value and the default used, and
  * the app runs on. ZREAP_LOG is read first so that it governs the lines about the others.
+ * Every process reads the three that decide whether it turns active (zr_config_load); the
+ * rest only a process that does (zr_config_load_active), so that the inert ones, every other
+ * process in a container, neither parse them nor repeat a complaint about them.
  */
 #include "zreap.h"
 
@@ -52,7 +55,8 @@ const char *zr_signame(int sig, char buf[12])
 	return buf;
 }
 
-bool zr_forwardable(int sig)
+/* Signals that may be forwarded: catchable, default action to end the process, not a fault. */
+static bool forwardable(int sig)
 {
 	switch (sig) {
 	case SIGHUP: case SIGINT: case SIGQUIT: case SIGABRT: case SIGUSR1: case SIGUSR2:
@@ -96,10 +100,14 @@ static void parse_signal_list(void)
 		size_t len = strcspn(p, ", ");
 		if (len > 0) {
 			int sig = parse_signal(p, len);
-			if (sig < 0 || !zr_forwardable(sig)) {
+			if (sig < 0 || !forwardable(sig)) {
+				char bad[32];
+				size_t n = len < sizeof bad - 1 ? len : sizeof bad - 1;
+				memcpy(bad, p, n);
+				bad[n] = '\0';
 				zr_log(ZR_ERROR, "ZREAP_FORWARD_SIGNALS=%s: '%s' is not a signal that can be "
 						 "forwarded; using TERM,INT,QUIT",
-				       v, p);
+				       v, bad);
 				return;
 			}
 			set |= 1ull << (sig - 1);
@@ -182,6 +190,12 @@ void zr_config_load(void)
 	parse_level();
 	parse_bool("ZREAP_DISABLE", &zr_cfg.disable);
 	parse_bool("ZREAP_SUBREAPER", &zr_cfg.subreaper);
+	errno = saved;
+}
+
+void zr_config_load_active(void)
+{
+	int saved = errno;
 	parse_ms("ZREAP_FORGOTTEN_MS", &zr_cfg.forgotten_ms, 24L * 3600 * 1000);
 	parse_ms("ZREAP_GRACE_MS", &zr_cfg.grace_ms, 3600L * 1000);
 	parse_forward_mode();

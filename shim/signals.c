@@ -396,5 +396,4 @@ void zr_signals_activate(void)
 		if (install(sig, &current) == 0)
 			managed_set |= 1ull << (sig - 1);
 	}
-	zr_atfork_child(zr_signals_after_fork);
 }

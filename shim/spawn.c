@@ -18,13 +18,12 @@
 #include <stdarg.h>
 
 /* The parent's side of a tracked fork-like call: record the child, end the flight. The child
- * (0) returns untouched: it is inert by pid. */
+ * (0) returns untouched: it is inert by pid, and a fork child has had activate.c's atfork
+ * handler run. */
 static pid_t spawned(pid_t pid)
 {
-	if (pid == 0) {
-		zr_signals_after_fork(); /* _Fork runs no atfork handler */
+	if (pid == 0)
 		return 0;
-	}
 	int saved = errno;
 	zr_spawn_end(pid);
 	errno = saved;
@@ -50,7 +49,10 @@ ZR_EXPORT pid_t fork(void)
 
 ZR_EXPORT pid_t _Fork(void)
 {
-	return tracked_fork(REAL(_Fork));
+	pid_t pid = tracked_fork(REAL(_Fork));
+	if (pid == 0)
+		zr_after_fork_child(); /* _Fork runs no atfork handler */
+	return pid;
 }
 
 ZR_EXPORT pid_t forkpty(int *amaster, char *name, const void *termp, const void *winp)

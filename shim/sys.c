@@ -9,7 +9,6 @@
  */
 #include "zreap.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

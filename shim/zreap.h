@@ -68,11 +68,10 @@ struct zr_config {
 	long grace_ms;         /* ZREAP_GRACE_MS */
 };
 enum { ZR_FORWARD_AUTO, ZR_FORWARD_ALWAYS, ZR_FORWARD_NEVER };
-/* Signals that may be forwarded: catchable, default action to end the process, not a fault. */
-bool zr_forwardable(int sig);
 const char *zr_signame(int sig, char buf[12]);
 extern struct zr_config zr_cfg;
-void zr_config_load(void);
+void zr_config_load(void);        /* ZREAP_LOG, ZREAP_DISABLE, ZREAP_SUBREAPER */
+void zr_config_load_active(void); /* the others, once the process turns active */
 
 /* ---- real.c ---- */
 struct zr_real {
@@ -137,6 +136,7 @@ bool zr_atfork_child(void (*child)(void)); /* pthread_atfork(NULL, NULL, child) 
 /* Pid of the process in which the shim is active, 0 when inert. A child made by any path keeps
  * a copy of this value but has another pid, so it is inert without anything having to run in it. */
 extern atomic_int zr_active_pid;
+void zr_after_fork_child(void); /* activate.c: in a fork child, before the app runs */
 bool zr_active_slow(void);
 static inline bool zr_active(void)
 {
@@ -158,9 +158,9 @@ bool zr_flight_settled(struct zr_flight before);
 void zr_flight_wait(void);          /* reaper: sleep until no spawn is in flight */
 extern atomic_int zr_collected_word; /* bumped whenever the app collects a child */
 extern atomic_int zr_reaper_waits_collect;
-extern atomic_int zr_tracer;
+extern atomic_int zr_tracer;             /* the app has called ptrace: tracees report to its waits */
 extern atomic_int zr_spawned_word;       /* bumped after a spawn while the reaper waits for one */
-extern atomic_int zr_reaper_waits_spawn;        /* the app has called ptrace: tracees report to its waits */
+extern atomic_int zr_reaper_waits_spawn;
 
 /* ---- stash.c ---- */
 struct zr_exit {

@@ -331,6 +331,20 @@ one_zreap_line() {
 	grep -qx $'Threads:\t1' <<<"$output"
 }
 
+@test "a bad setting only an active shim uses is not complained of by the inert processes" {
+	# Every process in a container inherits the settings: the one line comes from PID 1 only.
+	for bad in ZREAP_GRACE_MS=soon ZREAP_FORGOTTEN_MS=-5 ZREAP_FORWARD=maybe ZREAP_FORWARD_SIGNALS=KILL; do
+		run --separate-stderr env "$bad" LD_PRELOAD="$LIB" sh -c 'sh -c "exit 3"; exit $?'
+		echo "$bad: $stderr"
+		[ "$status" -eq 3 ]
+		[ -z "$stderr" ]
+		# PID 1, whose children inherit it too: one line in all
+		run --separate-stderr as_pid1 "$bad" sh -c 'sh -c "exit 3"; exit $?'
+		[ "$status" -eq 3 ]
+		one_zreap_line "${bad%%=*}"
+	done
+}
+
 @test "ZREAP_FORGOTTEN_MS=-5 and =99999999999: one line each, app runs, default 30000 used" {
 	for v in -5 99999999999; do
 		run --separate-stderr as_pid1 ZREAP_FORGOTTEN_MS="$v" "$H/leaker" 50

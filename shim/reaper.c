@@ -235,9 +235,9 @@ static void describe(const siginfo_t *si, const char **how, int *value)
 
 static void reap_orphan(pid_t pid)
 {
-	char comm[32] = "?";
+	struct zr_stat st = { .comm = "?" };
 	if (zr_cfg.log_level >= ZR_INFO)
-		zr_proc_stat(pid, NULL, NULL, comm, sizeof comm);
+		zr_proc_stat(pid, &st);
 	siginfo_t si;
 	si.si_pid = 0;
 	if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL) == 0 && si.si_pid == pid) {
@@ -245,8 +245,8 @@ static void reap_orphan(pid_t pid)
 		int value;
 		describe(&si, &how, &value);
 		/* A sentinel left by the image before an exec is ours, not a leak to report. */
-		zr_log(strcmp(comm, "zreap-sentinel") == 0 ? ZR_DEBUG : ZR_INFO,
-		       "reaped orphan %d (%s), which %s %d", pid, comm, how, value);
+		zr_log(strcmp(st.comm, "zreap-sentinel") == 0 ? ZR_DEBUG : ZR_INFO,
+		       "reaped orphan %d (%s), which %s %d", pid, st.comm, how, value);
 	}
 }
 
@@ -254,11 +254,10 @@ static void reap_orphan(pid_t pid)
 static bool stash_forgotten(pid_t pid)
 {
 	uint32_t stamp = zr_owned_stamp(pid);
-	unsigned long long start;
-	char comm[32] = "?";
+	struct zr_stat st = { .comm = "?" };
 	if (stamp == 0)
 		return true;
-	if (zr_proc_stat(pid, NULL, &start, comm, sizeof comm) && (int32_t)((uint32_t)start - (stamp - 1)) > 0) {
+	if (zr_proc_stat(pid, &st) && (int32_t)((uint32_t)st.starttime - (stamp - 1)) > 0) {
 		/* Started after we recorded this pid: not the child we recorded, an orphan. */
 		zr_owned_drop(pid);
 		reap_orphan(pid);
@@ -299,7 +298,7 @@ static bool stash_forgotten(pid_t pid)
 		describe(&si, &how, &value);
 		zr_log(ZR_INFO, "collected own child %d (%s), uncollected for %ld ms, which %s %d; "
 				"its status waits for the app",
-		       pid, comm, zr_cfg.forgotten_ms, how, value);
+		       pid, st.comm, zr_cfg.forgotten_ms, how, value);
 	}
 	return true;
 }
@@ -342,9 +341,9 @@ static enum kind classify(pid_t pid, struct zr_flight flight)
 	if (!zr_flight_settled(flight))
 		return UNSURE;
 	if (atomic_load(&zr_tracer)) {
-		pid_t parent = 0;
-		zr_proc_stat(pid, &parent, NULL, NULL, 0);
-		if (parent != zr_getpid() || zr_proc_tracer(pid) != 0)
+		struct zr_stat st = { .ppid = 0 };
+		zr_proc_stat(pid, &st);
+		if (st.ppid != zr_getpid() || zr_proc_tracer(pid) != 0)
 			return TRACEE;
 	}
 	return ORPHAN;

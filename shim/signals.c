@@ -322,7 +322,7 @@ static void on_managed(int sig, siginfo_t *si, void *uc)
 	 * then the app's handler, as the kernel would have called it (it has already applied the
 	 * app's mask and flags), after SA_RESETHAND's reset. */
 	if (zr_cfg.forward == ZR_FORWARD_ALWAYS)
-		zr_forward(sig, si);
+		zr_forward(sig, si, false);
 	if (view.sa_flags & SA_RESETHAND) {
 		sigset_t mask;
 		lock_view(sig, &mask);

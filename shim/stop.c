@@ -39,35 +39,64 @@
 #include <unistd.h>
 
 struct forward {
-	int sig, count;
+	int sig, count, acting, ignoring;
 	bool skip_own_group;
 	pid_t own_group, sentinel;
 };
 
+#define PF_EXITING 0x00000004 /* include/linux/sched.h: the task is in do_exit */
+
+/* Whether the kernel has begun to end this child: after a fatal signal at its default action
+ * (not blocked, no tracer), kill() itself starts the group exit, queueing SIGKILL to every
+ * thread (complete_signal in kernel/signal.c); then the thread exits (PF_EXITING) and the
+ * process becomes a zombie. Looked at right after kill(), this tells the children that merely
+ * die of the signal from those that can act on it (a handler, the signal blocked, a tracer,
+ * stopped) or ignore it. Waiting for the first would change nothing but the time PID 1
+ * takes: PID 1's own exit completes only once every process of its namespace is gone
+ * (zap_pid_ns_processes). The one window it misses, a thread between taking its SIGKILL and
+ * setting PF_EXITING, makes it wait, the safe way. */
+static bool dying(const struct zr_stat *st)
+{
+	return st->state == 'Z' || st->state == 'X' || (st->flags & PF_EXITING) != 0 ||
+	       (st->pending >> (SIGKILL - 1) & 1) != 0;
+}
+
 static void forward_to(pid_t pid, void *arg)
 {
 	struct forward *f = arg;
-	char state = zr_proc_state(pid);
-	if (pid == f->sentinel || state == 0 || state == 'Z' || state == 'X')
+	if (pid == f->sentinel)
 		return;
-	if (f->skip_own_group && getpgid(pid) == f->own_group)
+	bool send = !f->skip_own_group || getpgid(pid) != f->own_group;
+	if (send && kill(pid, f->sig) != 0)
+		return; /* gone meanwhile, or not ours to signal: nothing to wait for */
+	f->count += send; /* a zombie too (the app's uncollected child): no harm done to it */
+	struct zr_stat st;
+	if (!zr_proc_stat(pid, &st) || dying(&st))
 		return;
-	if (kill(pid, f->sig) == 0)
-		f->count++;
+	/* Alive and not dying: it has the signal to act on, or ignores it. */
+	if (f->sig < 32 && (st.ignored >> (f->sig - 1) & 1))
+		f->ignoring++;
+	else
+		f->acting++;
 	/* A stopped child cannot act on it until it runs again: continue it, as systemd does
 	 * (only it: a running child's SIGCONT handler must not see a stray one). */
-	if (state == 'T')
+	if (send && st.state == 'T')
 		kill(pid, SIGCONT);
 }
 
-void zr_forward(int sig, const siginfo_t *si)
+int zr_forward(int sig, const siginfo_t *si, bool wait_for_ignorers)
 {
-	struct forward f = { sig, 0, si != NULL && si->si_code == SI_KERNEL, getpgrp(), zr_sentinel_pid() };
+	bool from_terminal = si != NULL && si->si_code == SI_KERNEL;
+	struct forward f = { .sig = sig, .skip_own_group = from_terminal,
+			     .own_group = from_terminal ? getpgrp() : 0, .sentinel = zr_sentinel_pid() };
 	zr_for_each_child(forward_to, &f);
 	char name[12];
 	zr_log(ZR_INFO, "forwarded %s to %d %s%s", zr_signame(sig, name), f.count,
 	       f.count == 1 ? "child" : "children",
 	       f.skip_own_group ? " (not to its own process group, which the terminal signalled)" : "");
+	zr_log(ZR_INFO, "of the children, %d can act on %s and %d ignore it; any others die of it",
+	       f.acting, name, f.ignoring);
+	return f.acting + (wait_for_ignorers ? f.ignoring : 0);
 }
 
 #ifndef SYS_pidfd_open
@@ -87,9 +116,10 @@ struct watch {
 static void watch_child(pid_t pid, void *arg)
 {
 	struct watch *w = arg;
-	if (pid == w->sentinel || !zr_proc_alive(pid))
+	struct zr_stat st;
+	if (pid == w->sentinel || !zr_proc_stat(pid, &st) || st.state == 'Z' || st.state == 'X')
 		return;
-	if (w->heeders_only && zr_proc_ignores(pid, SIGTERM))
+	if (w->heeders_only && (st.ignored >> (SIGTERM - 1) & 1))
 		return;
 	w->alive++;
 	int fd = w->fds < WATCH_MAX ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
@@ -151,13 +181,13 @@ void zr_stop_on_signal(int sig, const siginfo_t *si)
 		       name, 128 + sig);
 		_exit(128 + sig);
 	}
-	zr_forward(sig, si);
+	int waitable = zr_forward(sig, si, true);
 	if (atomic_exchange(&stopping, 1))
 		return; /* another thread is already seeing PID 1 out */
-	int left = wait_for_children(false);
+	int left = waitable > 0 ? wait_for_children(false) : 0;
 	if (left == 0)
-		zr_log(ZR_INFO, "%s with no handler of the app's: no child left, exiting with %d", name,
-		       128 + sig);
+		zr_log(ZR_INFO, "%s with no handler of the app's: no child left to wait for, exiting "
+				"with %d", name, 128 + sig);
 	else
 		zr_log(ZR_INFO, "%s with no handler of the app's: %d %s still alive after %ld ms, "
 				"exiting with %d",
@@ -175,7 +205,8 @@ static void end_children_gracefully(const char *why)
 	if (zr_cfg.grace_ms == 0 || children_alive(true) == 0)
 		return;
 	zr_log(ZR_INFO, "%s with children alive, which the kernel would kill: SIGTERM first", why);
-	zr_forward(SIGTERM, NULL);
+	if (zr_forward(SIGTERM, NULL, false) == 0)
+		return;
 	int left = wait_for_children(true);
 	if (left > 0)
 		zr_log(ZR_INFO, "%d %s still alive after %ld ms", left, left == 1 ? "child" : "children",

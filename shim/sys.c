@@ -172,7 +172,7 @@ static bool read_proc(pid_t pid, const char *name, char *buf, size_t size)
 	return true;
 }
 
-bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *comm, size_t comm_size)
+bool zr_proc_stat(pid_t pid, struct zr_stat *st)
 {
 	char buf[512];
 	if (!read_proc(pid, "stat", buf, sizeof buf))
@@ -180,72 +180,48 @@ bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *c
 	/* "pid (comm) state ...": comm may hold spaces and parentheses, so find the last ')'. */
 	char *open_paren = strchr(buf, '(');
 	char *close_paren = strrchr(buf, ')');
-	if (open_paren == NULL || close_paren == NULL || close_paren < open_paren)
+	if (open_paren == NULL || close_paren == NULL || close_paren < open_paren || close_paren[1] != ' ')
 		return false;
-	if (comm != NULL && comm_size > 0) {
-		size_t c = (size_t)(close_paren - open_paren - 1);
-		if (c >= comm_size)
-			c = comm_size - 1;
-		memcpy(comm, open_paren + 1, c);
-		comm[c] = '\0';
-	}
-	/* Field 3 (state) follows the ')' and a space; ppid is field 4, starttime field 22. */
-	char *p = close_paren + 2;
-	int field = 3;
-	long parent = 0;
-	for (; field < 22 && *p; p++) {
-		if (*p == ' ') {
-			field++;
-			continue;
-		}
-		if (field == 4 && *p >= '0' && *p <= '9')
-			parent = parent * 10 + (*p - '0');
-	}
-	if (ppid != NULL)
-		*ppid = (pid_t)parent;
-	unsigned long long st = 0;
-	while (*p >= '0' && *p <= '9')
-		st = st * 10 + (unsigned long long)(*p++ - '0');
-	if (starttime != NULL)
-		*starttime = st;
-	return true;
-}
-
-/* The number after NAME (such as "\nTracerPid:") in /proc/PID/status, read in BASE (10 or 16). */
-static bool status_number(pid_t pid, const char *name, unsigned base, unsigned long long *out)
-{
-	char buf[2048];
-	if (!read_proc(pid, "status", buf, sizeof buf))
-		return false;
-	char *p = strstr(buf, name);
-	if (p == NULL)
-		return false;
-	p += strlen(name);
-	while (*p == ' ' || *p == '\t')
+	size_t c = (size_t)(close_paren - open_paren - 1);
+	if (c >= sizeof st->comm)
+		c = sizeof st->comm - 1;
+	memcpy(st->comm, open_paren + 1, c);
+	st->comm[c] = '\0';
+	st->state = close_paren[2];
+	/* Fields 4 on are numbers; the few that can be negative (priority, nice) are not read. */
+	unsigned long long field[34] = { 0 };
+	const char *p = close_paren + 3;
+	for (int n = 4; n < 34 && *p == ' '; n++) {
 		p++;
-	unsigned long long v = 0;
-	for (;; p++) {
-		unsigned d = *p >= '0' && *p <= '9' ? (unsigned)(*p - '0')
-			     : *p >= 'a' && *p <= 'f' ? (unsigned)(*p - 'a' + 10)
-						      : 99;
-		if (d >= base)
-			break;
-		v = v * base + d;
+		while (*p >= '0' && *p <= '9')
+			field[n] = field[n] * 10 + (unsigned long long)(*p++ - '0');
+		while (*p != ' ' && *p != '\0')
+			p++;
 	}
-	*out = v;
+	st->ppid = (pid_t)field[4];
+	st->pgrp = (pid_t)field[5];
+	st->flags = (unsigned long)field[9];
+	st->starttime = field[22];
+	st->pending = (uint32_t)field[31];
+	st->ignored = (uint32_t)field[33];
 	return true;
 }
 
 pid_t zr_proc_tracer(pid_t pid)
 {
-	unsigned long long tracer = 0;
-	return status_number(pid, "\nTracerPid:", 10, &tracer) ? (pid_t)tracer : 0;
-}
-
-bool zr_proc_ignores(pid_t pid, int sig)
-{
-	unsigned long long ignored = 0;
-	return status_number(pid, "\nSigIgn:", 16, &ignored) && (ignored >> (sig - 1) & 1);
+	char buf[2048];
+	if (!read_proc(pid, "status", buf, sizeof buf))
+		return 0;
+	const char *p = strstr(buf, "\nTracerPid:");
+	if (p == NULL)
+		return 0;
+	p += strlen("\nTracerPid:");
+	while (*p == ' ' || *p == '\t')
+		p++;
+	long tracer = 0;
+	while (*p >= '0' && *p <= '9')
+		tracer = tracer * 10 + (*p++ - '0');
+	return (pid_t)tracer;
 }
 
 void *zr_map(size_t size)
@@ -258,19 +234,4 @@ void *zr_map(size_t size)
 	 * copies them nor write-protects the pages the reaper keeps touching. */
 	madvise(p, size, MADV_DONTFORK);
 	return p;
-}
-
-char zr_proc_state(pid_t pid)
-{
-	char buf[512];
-	if (!read_proc(pid, "stat", buf, sizeof buf))
-		return 0;
-	const char *close_paren = strrchr(buf, ')');
-	return close_paren != NULL && close_paren[1] == ' ' ? close_paren[2] : 0;
-}
-
-bool zr_proc_alive(pid_t pid)
-{
-	char state = zr_proc_state(pid);
-	return state != 0 && state != 'Z' && state != 'X';
 }

@@ -193,20 +193,29 @@ int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct r
  * false if /proc is absent. */
 bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg);
 bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
-/* ppid (field 4), starttime (field 22) and comm of /proc/PID/stat; any may be NULL.
- * False when it cannot be read. */
-bool zr_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime, char *comm, size_t comm_size);
+/* What /proc/PID/stat says of a process (its main thread, for the per-thread fields). The
+ * signal masks hold signals 1 to 31 only, bit sig - 1, as the file gives them. False when it
+ * cannot be read (gone, or no /proc). */
+struct zr_stat {
+	char state;              /* field 3: R, S, D, T, t, Z, X ... */
+	pid_t ppid, pgrp;        /* fields 4 and 5 */
+	unsigned long flags;     /* field 9: the kernel's PF_ flags */
+	unsigned long long starttime; /* field 22, in clock ticks since boot */
+	uint32_t pending;        /* field 31: signals queued to the main thread alone */
+	uint32_t ignored;        /* field 33 */
+	char comm[32];           /* field 2 */
+};
+bool zr_proc_stat(pid_t pid, struct zr_stat *st);
 pid_t zr_proc_tracer(pid_t pid); /* TracerPid of /proc/PID/status; 0 when untraced or unknown */
-char zr_proc_state(pid_t pid);    /* the state letter of /proc/PID/stat; 0 if unreadable */
-bool zr_proc_alive(pid_t pid);    /* exists and is not a zombie */
-bool zr_proc_ignores(pid_t pid, int sig); /* SIG is in its SigIgn */
 
 /* ---- signals.c ---- */
 void zr_signals_activate(void);   /* PID 1: take over the forwarded signals' SIG_DFL */
 void zr_signals_after_fork(void); /* a fork child: the app's dispositions for real */
 
 /* ---- stop.c ---- */
-void zr_forward(int sig, const siginfo_t *si);
+/* Sends sig to every child (stop.c says which); returns how many of them are worth waiting
+ * for: those that can act on it, and those that ignore it if wait_for_ignorers. */
+int zr_forward(int sig, const siginfo_t *si, bool wait_for_ignorers);
 void zr_stop_on_signal(int sig, const siginfo_t *si);
 void zr_stop_on_own_signal(int sig);
 

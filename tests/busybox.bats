@@ -177,7 +177,7 @@ term_pid1() {
 	[ "$(count 'forwarded SIGTERM to 2 children')" -eq 1 ]
 	[ "$(count 'forwarded SIGTERM')" -eq 1 ]
 	[ "$(count 'reporter got TERM')" -eq 1 ]
-	[ "$(count "SIGTERM with no handler of the app's: no child left, exiting with 143")" -eq 1 ]
+	[ "$(count "SIGTERM with no handler of the app's: no child left to wait for, exiting with 143")" -eq 1 ]
 	[ "$(count 'wait returned')" -eq 0 ]
 
 	term_pid1 TERM default

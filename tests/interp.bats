@@ -211,7 +211,7 @@ sig_bit() {
 	[ "$(count 'forwarded SIGTERM to 2 children')" -eq 1 ]
 	[ "$(count 'forwarded SIGTERM')" -eq 1 ]
 	[ "$(count 'reporter got TERM')" -eq 1 ]
-	[ "$(count "SIGTERM with no handler of the app's: no child left, exiting with 143")" -eq 1 ]
+	[ "$(count "SIGTERM with no handler of the app's: no child left to wait for, exiting with 143")" -eq 1 ]
 }
 
 @test "control: without the shim the same bash PID 1 ignores SIGTERM and keeps running" {

@@ -137,7 +137,7 @@ term_pid1() {
 	[ "$status" -eq 143 ]
 	[ "$ms" -lt 1000 ]
 	[ "$(count 'forwarded SIGTERM to 2 children')" -eq 1 ]
-	[ "$(count "SIGTERM with no handler of the app's: no child left, exiting with 143")" -eq 1 ]
+	[ "$(count "SIGTERM with no handler of the app's: no child left to wait for, exiting with 143")" -eq 1 ]
 	[ "$marker" = "reporter got TERM" ]
 	[ "$(count 'hook ran')" -eq 0 ]  # -Xrs: TERM is not the JVM's, no shutdown sequence
 

@@ -272,7 +272,7 @@ sig_pid1() {
 	[ "$(count 'forwarded SIGTERM to 3 children')" -eq 1 ]
 	[ "$(count 'forwarded SIGTERM')" -eq 1 ]
 	[ "$(count 'reporter got TERM')" -eq 1 ]
-	[ "$(count 'SIGTERM with no handler of the app'"'"'s: no child left, exiting with 143')" -eq 1 ]
+	[ "$(count 'SIGTERM with no handler of the app'"'"'s: no child left to wait for, exiting with 143')" -eq 1 ]
 	[ "$(count 'children all ended')" -eq 0 ]
 }
 

@@ -15,6 +15,23 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 	[ "$ms" -lt 1000 ]
 	[ "$(got SIGTERM)" -eq 3 ]
 	[ "$(distinct_children SIGTERM)" -eq 3 ]
+	# and PID 1 waited while each finished its work (100 ms after the signal)
+	[ "$(grep -c 'child [0-9]* done' <<<"$output")" -eq 3 ]
+}
+
+@test "children that die of SIGTERM at its default are not waited for; one that blocks it gets the grace" {
+	# They are dying once kill() returns; PID 1's exit completes only after theirs anyway.
+	pid1_then TERM ZREAP_LOG=info -- 3 default
+	[ "$status" -eq 143 ]
+	grep -q 'forwarded SIGTERM to 3 children' <<<"$output"
+	grep -q 'of the children, 0 can act on SIGTERM and 0 ignore it' <<<"$output"
+	grep -q 'no child left to wait for, exiting with 143' <<<"$output"
+	# A blocked signal stays pending: that child may yet unblock it and act, so it is waited for.
+	pid1_then TERM ZREAP_LOG=info ZREAP_GRACE_MS=1000 -- 2 block
+	[ "$status" -eq 143 ]
+	grep -q 'of the children, 2 can act on SIGTERM and 0 ignore it' <<<"$output"
+	[ "$ms" -ge 1000 ]
+	[ "$ms" -lt 1500 ]
 }
 
 @test "control: without the shim the same PID 1 ignores SIGTERM and lives on" {

@@ -1,8 +1,10 @@
 /* stopper N MODE [APP]: a PID 1 that never looks at SIGTERM, SIGINT or SIGQUIT, with N children.
  * MODE, what each child does:
- *   report: on TERM, INT or QUIT it writes "child PID got SIGNAL" and exits 100 ms later
- *           (a second signal in that time would be written too)
- *   ignore: ignores TERM, INT and QUIT
+ *   report:  on TERM, INT or QUIT it writes "child PID got SIGNAL", and 100 ms later
+ *            "child PID done" and exits (a second signal in that time is written too)
+ *   ignore:  ignores TERM, INT and QUIT
+ *   default: leaves them at SIG_DFL, so it dies of them
+ *   block:   blocks them
  * APP (optional): "handler" gives PID 1 its own TERM handler, which writes "app handler" and
  * exits 7; "exit" makes PID 1 exit(0) on its own 200 ms after "ready"; "selfraise" makes it
  * raise SIGTERM at itself (which an init does not receive), write "survived" and exit 5.
@@ -48,13 +50,25 @@ int main(int argc, char **argv)
 		if (fork() == 0) {
 			close(ready[0]);
 			struct sigaction sa = { .sa_handler = strcmp(mode, "ignore") == 0 ? SIG_IGN : child_handler };
-			sigaction(SIGTERM, &sa, NULL);
-			sigaction(SIGINT, &sa, NULL);
-			sigaction(SIGQUIT, &sa, NULL);
+			sigset_t stops;
+			sigemptyset(&stops);
+			sigaddset(&stops, SIGTERM);
+			sigaddset(&stops, SIGINT);
+			sigaddset(&stops, SIGQUIT);
+			if (strcmp(mode, "block") == 0) {
+				sigprocmask(SIG_BLOCK, &stops, NULL);
+			} else if (strcmp(mode, "default") != 0) {
+				sigaction(SIGTERM, &sa, NULL);
+				sigaction(SIGINT, &sa, NULL);
+				sigaction(SIGQUIT, &sa, NULL);
+			}
 			close(ready[1]);
 			while (!got)
 				pause();
 			zk_sleep_ms(100);
+			char line[64];
+			snprintf(line, sizeof line, "child %d done\n", getpid());
+			say(line);
 			_exit(0);
 		}
 	}

@@ -11,7 +11,9 @@
  *     stopped child is then sent SIGCONT, so that it can act on it;
  *   - the reaper keeps reaping; as soon as no child is alive (PID 1 waits on their pidfds, so
  *     it knows at once), or after ZREAP_GRACE_MS at the latest, PID 1 exits with 128 + the
- *     signal, the status a signal death reports.
+ *     signal, the status a signal death reports. Only children that can act on the signal or
+ *     ignore it are waited for: one that merely dies of it is dying when kill() returns, and
+ *     the kernel completes PID 1's exit only after it (dying(), below).
  * ZREAP_FORWARD=never skips the forwarding and exits at once; =always also forwards when the
  * app has a handler of its own, which then runs (signals.c). All of it runs in the signal
  * handler, on async-signal-safe system calls only. While PID 1 waits for its children, the

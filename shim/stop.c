@@ -86,14 +86,36 @@ static void forward_to(pid_t pid, void *arg)
 		kill(pid, SIGCONT);
 }
 
+/* Whether a child is left, for a PID 1 that cannot list them (above). waitid without __WALL
+ * does not see the sentinel; a zombie, say the app's uncollected child, hides whether others
+ * still run, so it counts as one: the wait then lasts the grace at most. */
+static bool any_child_unlisted(void)
+{
+	siginfo_t si;
+	return !(zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT, NULL) != 0 &&
+		 errno == ECHILD);
+}
+
 int zr_forward(int sig, const siginfo_t *si, bool wait_for_ignorers)
 {
 	bool from_terminal = si != NULL && si->si_code == SI_KERNEL;
 	struct forward f = { .sig = sig, .skip_own_group = from_terminal,
 			     .own_group = from_terminal ? getpgrp() : 0, .sentinel = zr_sentinel_pid() };
-	zr_for_each_child(forward_to, &f);
 	char name[12];
-	zr_log(ZR_INFO, "forwarded %s to %d %s%s", zr_signame(sig, name), f.count,
+	zr_signame(sig, name);
+	if (!zr_for_each_child(forward_to, &f)) {
+		/* No list of the children: the whole namespace but PID 1 gets it (kill(-1) in a
+		 * namespace's init), as its processes all end when PID 1 does anyway. Not when a
+		 * terminal sent it: its foreground group, where the children are, has it already. */
+		if (!from_terminal)
+			kill(-1, sig);
+		zr_log(ZR_INFO, "cannot list the children (no /proc/self/task/*/children): %s%s%s",
+		       from_terminal ? "forwarded nothing; the terminal signalled its foreground group"
+				     : "sent ",
+		       from_terminal ? "" : name, from_terminal ? "" : " to every process of the namespace");
+		return any_child_unlisted() ? 1 : 0;
+	}
+	zr_log(ZR_INFO, "forwarded %s to %d %s%s", name, f.count,
 	       f.count == 1 ? "child" : "children",
 	       f.skip_own_group ? " (not to its own process group, which the terminal signalled)" : "");
 	zr_log(ZR_INFO, "of the children, %d can act on %s and %d ignore it; any others die of it",
@@ -137,7 +159,8 @@ static void watch_child(pid_t pid, void *arg)
 static int children_alive(bool heeders_only)
 {
 	struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only };
-	zr_for_each_child(watch_child, &w);
+	if (!zr_for_each_child(watch_child, &w))
+		return any_child_unlisted() ? 1 : 0;
 	for (int i = 0; i < w.fds; i++)
 		close(w.pfd[i].fd);
 	return w.alive;
@@ -152,7 +175,10 @@ static int wait_for_children(bool heeders_only)
 	long tick_ns = 100 * 1000L;
 	for (;;) {
 		struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only };
-		zr_for_each_child(watch_child, &w);
+		if (!zr_for_each_child(watch_child, &w)) {
+			w.alive = any_child_unlisted() ? 1 : 0;
+			w.without_fd = true;
+		}
 		long left = deadline - zr_now_ms();
 		if (w.alive > 0 && left > 0) {
 			if (w.without_fd) {

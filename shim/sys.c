@@ -128,6 +128,7 @@ bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg)
 struct each_child {
 	void (*fn)(pid_t, void *);
 	void *arg;
+	bool listed; /* a children file could be opened */
 };
 
 static void children_of_task(pid_t tid, void *arg)
@@ -138,6 +139,7 @@ static void children_of_task(pid_t tid, void *arg)
 	memcpy(path + len, "/children", sizeof "/children");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
+		c->listed = true;
 		each_pid_in(fd, c->fn, c->arg);
 		close(fd);
 	}
@@ -145,8 +147,8 @@ static void children_of_task(pid_t tid, void *arg)
 
 bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
 {
-	struct each_child c = { fn, arg };
-	return zr_for_each_task(children_of_task, &c);
+	struct each_child c = { fn, arg, false };
+	return zr_for_each_task(children_of_task, &c) && c.listed;
 }
 
 /* Reads /proc/PID/NAME into buf (NUL-terminated); false if it cannot. */

@@ -190,7 +190,8 @@ pid_t zr_getpid(void);      /* never the cached pid of old glibc */
 size_t zr_utoa(unsigned long v, char *out); /* decimal digits and a NUL; returns their count */
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);
 /* Call fn(id, arg) for every thread of this process, or for every child of every thread;
- * false if /proc is absent. */
+ * false if /proc is absent, or (children) the kernel has no task/TID/children files, which
+ * need CONFIG_PROC_CHILDREN. */
 bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg);
 bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
 /* What /proc/PID/stat says of a process (its main thread, for the per-thread fields). The

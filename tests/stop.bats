@@ -34,6 +34,18 @@ distinct_children() { grep "got $1" <<<"$output" | awk '{print $2}' | sort -u | 
 	[ "$ms" -lt 1500 ]
 }
 
+@test "with no /proc to list the children: SIGTERM reaches them all the same, and PID 1 waits for them" {
+	# As on a kernel without CONFIG_PROC_CHILDREN (no /proc/self/task/*/children). The script
+	# is PID 1 with the shim, hides /proc and becomes the stopper (still PID 1, the shim again).
+	printf '#!/bin/sh\nmount -t tmpfs none /proc && exec "%s" "$@"\n' "$H/stopper" >"$BATS_TEST_TMPDIR/noproc"
+	chmod +x "$BATS_TEST_TMPDIR/noproc"
+	STOPPER=$BATS_TEST_TMPDIR/noproc pid1_then TERM ZREAP_LOG=info -- 3 report
+	[ "$status" -eq 143 ]
+	grep -q 'cannot list the children (no /proc/self/task/\*/children): sent SIGTERM to every process' <<<"$output"
+	[ "$(got SIGTERM)" -eq 3 ]
+	[ "$(grep -c 'child [0-9]* done' <<<"$output")" -eq 3 ]
+}
+
 @test "control: without the shim the same PID 1 ignores SIGTERM and lives on" {
 	NOSHIM=1 EXPECT_ALIVE=1 pid1_then TERM -- 3 report
 	[ "$status" = alive ]

@@ -55,12 +55,21 @@ struct forward {
  * die of the signal from those that can act on it (a handler, the signal blocked, a tracer,
  * stopped) or ignore it. Waiting for the first would change nothing but the time PID 1
  * takes: PID 1's own exit completes only once every process of its namespace is gone
- * (zap_pid_ns_processes). The one window it misses, a thread between taking its SIGKILL and
- * setting PF_EXITING, makes it wait, the safe way. */
+ * (zap_pid_ns_processes). */
 static bool dying(const struct zr_stat *st)
 {
 	return st->state == 'Z' || st->state == 'X' || (st->flags & PF_EXITING) != 0 ||
 	       (st->pending >> (SIGKILL - 1) & 1) != 0;
+}
+
+/* The kernel writes a thread's flags into the file before its pending signals: a child read
+ * while it took its SIGKILL, before it set PF_EXITING, shows neither. So one whose signal is
+ * at its default action, unblocked and not ignored, is looked at once more; still not dying
+ * (a tracer, say, holds it), it is waited for, the safe way. */
+static bool dies_by_default(const struct zr_stat *st, int sig)
+{
+	return sig < 32 && st->state != 'T' && st->state != 't' &&
+	       ((st->blocked | st->ignored | st->caught) >> (sig - 1) & 1) == 0;
 }
 
 static void forward_to(pid_t pid, void *arg)
@@ -74,6 +83,8 @@ static void forward_to(pid_t pid, void *arg)
 	f->count += send; /* a zombie too (the app's uncollected child): no harm done to it */
 	struct zr_stat st;
 	if (!zr_proc_stat(pid, &st) || dying(&st))
+		return;
+	if (dies_by_default(&st, f->sig) && (!zr_proc_stat(pid, &st) || dying(&st)))
 		return;
 	/* Alive and not dying: it has the signal to act on, or ignores it. */
 	if (f->sig < 32 && (st.ignored >> (f->sig - 1) & 1))

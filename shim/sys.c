@@ -191,9 +191,9 @@ bool zr_proc_stat(pid_t pid, struct zr_stat *st)
 	st->comm[c] = '\0';
 	st->state = close_paren[2];
 	/* Fields 4 on are numbers; the few that can be negative (priority, nice) are not read. */
-	unsigned long long field[34] = { 0 };
+	unsigned long long field[35] = { 0 };
 	const char *p = close_paren + 3;
-	for (int n = 4; n < 34 && *p == ' '; n++) {
+	for (int n = 4; n < 35 && *p == ' '; n++) {
 		p++;
 		while (*p >= '0' && *p <= '9')
 			field[n] = field[n] * 10 + (unsigned long long)(*p++ - '0');
@@ -205,7 +205,9 @@ bool zr_proc_stat(pid_t pid, struct zr_stat *st)
 	st->flags = (unsigned long)field[9];
 	st->starttime = field[22];
 	st->pending = (uint32_t)field[31];
+	st->blocked = (uint32_t)field[32];
 	st->ignored = (uint32_t)field[33];
+	st->caught = (uint32_t)field[34];
 	return true;
 }
 

@@ -203,7 +203,9 @@ struct zr_stat {
 	unsigned long flags;     /* field 9: the kernel's PF_ flags */
 	unsigned long long starttime; /* field 22, in clock ticks since boot */
 	uint32_t pending;        /* field 31: signals queued to the main thread alone */
+	uint32_t blocked;        /* field 32: the main thread's mask */
 	uint32_t ignored;        /* field 33 */
+	uint32_t caught;         /* field 34: those with a handler */
 	char comm[32];           /* field 2 */
 };
 bool zr_proc_stat(pid_t pid, struct zr_stat *st);

@@ -303,12 +303,14 @@ static bool stash_forgotten(pid_t pid)
 	return true;
 }
 
-/* When each own zombie was first seen; a small table, kept by scans and the head wait. */
-static struct {
+/* When each own zombie was first seen; a small table, kept by scans and the head wait.
+ * Mapped when the shim turns active (zr_reaper_start), not in .bss: every inert process
+ * would pay for one more mapping at load. */
+static struct seen_zombie {
 	pid_t pid;
 	long since;
 	bool marked;
-} seen[SEEN_MAX];
+} *seen;
 
 static long first_seen(pid_t pid, long now)
 {
@@ -552,5 +554,7 @@ bool zr_reaper_start(void)
 	if (HAVE_SENTINEL && prctl(PR_GET_TID_ADDRESS, &word) == 0 && word != NULL &&
 	    *word == (int)syscall(SYS_gettid))
 		main_exit_word = word;
+	if (seen == NULL && (seen = zr_map(SEEN_MAX * sizeof *seen)) == NULL)
+		return false;
 	return zr_threads_ready() && spawn_reaper_thread();
 }

@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,10 +44,14 @@
 #define ZR_SA_RESTORER 0x04000000
 
 static uint64_t managed_set; /* set once in the constructor; 0 when inert */
-static struct {
+/* The app's view of each managed signal. Mapped in the active PID 1 only, and not in .bss,
+ * where every inert process would pay for one more mapping at load; read only where
+ * managed_set says a signal is managed. Fork children keep it (no MADV_DONTFORK): they
+ * restore the app's dispositions from it. */
+static struct slot {
 	atomic_uint seq;
 	struct sigaction view;
-} slots[NSIG_KERNEL + 1];
+} *slots;
 static sigset_t no_restart; /* siginterrupt's set, for the managed signals */
 
 static struct {
@@ -381,6 +386,13 @@ void zr_signals_activate(void)
 {
 	if (zr_getpid() != 1)
 		return;
+	void *table = mmap(NULL, (NSIG_KERNEL + 1) * sizeof *slots, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (table == MAP_FAILED) {
+		zr_log(ZR_ERROR, "cannot map the signal table (errno %d); no signal is forwarded", errno);
+		return;
+	}
+	slots = table;
 	bool learned = false;
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
 		if (!(zr_cfg.forward_set & (1ull << (sig - 1))))

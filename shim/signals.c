@@ -70,14 +70,18 @@ static int real_sigaction(int sig, const struct sigaction *act, struct sigaction
 	return REAL(sigaction)(sig, act, old);
 }
 
-static void read_view(int sig, struct sigaction *out)
+/* Lock-free. In a copy of our memory made while another thread held the lock (a child of a
+ * raw clone without CLONE_VM, which runs no atfork handler), the lock never opens: there,
+ * with bounded set, the copy is taken as it is after a bounded spin. An active PID 1 always
+ * waits for the writer, which runs on. */
+static void read_view(int sig, struct sigaction *out, bool bounded)
 {
-	unsigned s;
-	do {
-		while ((s = atomic_load(&slots[sig].seq)) & 1)
-			;
+	for (long tries = 0;; tries++) {
+		unsigned s = atomic_load(&slots[sig].seq);
 		*out = slots[sig].view;
-	} while (atomic_load(&slots[sig].seq) != s);
+		if ((!(s & 1) && atomic_load(&slots[sig].seq) == s) || (bounded && tries >= 1L << 20))
+			return;
+	}
 }
 
 /* Writers run with every signal blocked, so that a handler cannot interrupt them on their
@@ -299,8 +303,9 @@ static void on_managed(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 	struct sigaction view;
-	read_view(sig, &view);
-	if (!zr_active()) {
+	bool active = zr_active();
+	read_view(sig, &view, !active);
+	if (!active) {
 		/* A child that kept our handler: its own disposition back, and the signal again
 		 * (blocked while we run, so delivered to that disposition as we return). */
 		real_sigaction(sig, &view, NULL);

@@ -143,7 +143,7 @@ int zr_forward(int sig, const siginfo_t *si, bool wait_for_ignorers)
  * With heeders_only, only those that do not ignore SIGTERM count. */
 struct watch {
 	int alive, fds;
-	bool without_fd, heeders_only;
+	bool without_fd, heeders_only, count_only;
 	pid_t sentinel;
 	struct pollfd pfd[WATCH_MAX];
 };
@@ -157,6 +157,8 @@ static void watch_child(pid_t pid, void *arg)
 	if (w->heeders_only && (st.ignored >> (SIGTERM - 1) & 1))
 		return;
 	w->alive++;
+	if (w->count_only)
+		return;
 	int fd = w->fds < WATCH_MAX ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 	if (fd < 0) {
 		w->without_fd = true;
@@ -169,11 +171,10 @@ static void watch_child(pid_t pid, void *arg)
 
 static int children_alive(bool heeders_only)
 {
-	struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only };
+	struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only,
+			   .count_only = true };
 	if (!zr_for_each_child(watch_child, &w))
 		return any_child_unlisted() ? 1 : 0;
-	for (int i = 0; i < w.fds; i++)
-		close(w.pfd[i].fd);
 	return w.alive;
 }
 

@@ -201,7 +201,6 @@ bool zr_proc_stat(pid_t pid, struct zr_stat *st)
 			p++;
 	}
 	st->ppid = (pid_t)field[4];
-	st->pgrp = (pid_t)field[5];
 	st->flags = (unsigned long)field[9];
 	st->starttime = field[22];
 	st->pending = (uint32_t)field[31];

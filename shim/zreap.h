@@ -199,7 +199,7 @@ bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg);
  * cannot be read (gone, or no /proc). */
 struct zr_stat {
 	char state;              /* field 3: R, S, D, T, t, Z, X ... */
-	pid_t ppid, pgrp;        /* fields 4 and 5 */
+	pid_t ppid;              /* field 4 */
 	unsigned long flags;     /* field 9: the kernel's PF_ flags */
 	unsigned long long starttime; /* field 22, in clock ticks since boot */
 	uint32_t pending;        /* field 31: signals queued to the main thread alone */

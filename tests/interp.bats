@@ -98,21 +98,29 @@ statuses() {
 
 # ---- 3. bash ----
 
-@test "bash PID 1: trap CHLD and wait \$! give exact statuses under an orphan leak, with and without set -m" {
+# bash_sane: $stderr has nothing but bash's reports of its killed jobs. chld.bash keeps clear of
+# a race of bash's own (its header says which); if that race were hit anyway, bash says so
+# with a warning from run_pending_traps, a syntax error, or a malloc abort.
+bash_sane() {
+	[ -z "$(grep -v 'Killed\|Terminated\|User defined signal 1' <<<"$stderr")" ]
+}
+
+@test "bash PID 1: trap CHLD and wait \$! give exact statuses while orphans are reaped, with and without set -m" {
 	for mode in m plain; do
 		# INT and QUIT arrive ignored in a background job of a script: reset them, as a
 		# runtime does.
 		run --separate-stderr as_pid1 --default-signal=INT,QUIT bash "$I/chld.bash" $mode 5
-		echo "$mode: $output" | grep -v '^statuses:'
+		echo "$mode: $output" | grep -v '^statuses:'; echo "$stderr"
 		[ "$status" -eq 0 ]
+		bash_sane
 		res=$(grep -m1 '^jobs=' <<<"$output")
-		[ "$(field jobs)" = 161 ]
+		[ "$(field jobs)" = 160 ]
 		[ "$(field bad)" = 0 ]
 		# The trap ran: with job control bash runs it once per child reaped, so at least once
 		# per own child (bash 5.2 does so without job control too; older ones need not).
 		[ "$(field traps)" -gt 0 ]
 		[ $mode = plain ] || [ "$(field traps)" -ge "$(field jobs)" ]
-		[ "$(field orphans)" -ge 300 ]
+		[ "$(field orphans)" = 290 ]
 		[ "$(field zombies)" = 0 ]
 		[ "$(field flags | grep -c m)" = "$([ $mode = m ] && echo 1 || echo 0)" ]
 		# The kernel holds the shim's handler for INT and TERM (bash leaves both at SIG_DFL),
@@ -121,8 +129,9 @@ statuses() {
 		shim=$(statuses)
 
 		run --separate-stderr bare_pid1 --default-signal=INT,QUIT bash "$I/chld.bash" $mode 5
-		echo "$mode without the shim: $output" | grep -v '^statuses:'
+		echo "$mode without the shim: $output" | grep -v '^statuses:'; echo "$stderr"
 		[ "$status" -eq 0 ]
+		bash_sane
 		res=$(grep -m1 '^jobs=' <<<"$output")
 		[ "$(field bad)" = 0 ]
 		[ $mode = plain ] || [ "$(field traps)" -ge "$(field jobs)" ]

@@ -69,12 +69,14 @@ static bool subreaper_kept_across_exec(pid_t self)
 	char mine[24];
 	zr_utoa((unsigned long)self, mine);
 	int is_subreaper = 0;
-	return strcmp(marker, mine) == 0 && prctl(PR_GET_CHILD_SUBREAPER, &is_subreaper) == 0 &&
-	       is_subreaper;
+	return strcmp(marker, mine) == 0 && zr_libc_ready() &&
+	       prctl(PR_GET_CHILD_SUBREAPER, &is_subreaper) == 0 && is_subreaper;
 }
 
 static bool become_subreaper(pid_t self)
 {
+	if (!zr_libc_ready())
+		return false;
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
 		zr_log(ZR_ERROR, "ZREAP_SUBREAPER=1 but PR_SET_CHILD_SUBREAPER failed (errno %d); staying inert",
 		       errno);
@@ -127,6 +129,10 @@ __attribute__((constructor)) static void zr_activate(void)
 	else
 		goto out;
 
+	if (!zr_libc_ready()) {
+		zr_log(ZR_ERROR, "cannot find the libc functions it needs; staying inert");
+		goto out;
+	}
 	zr_config_load_active();
 	if (!zr_owned_init() || !zr_stash_init()) {
 		zr_log(ZR_ERROR, "cannot map the shim's tables; staying inert");

@@ -33,13 +33,8 @@ struct zr_real zr_real;
 struct zr_thread_api zr_thread;
 static void *glibc_marker; /* gnu_get_libc_version, found only in glibc */
 
-struct want {
-	const char *name;
-	void **slot;
-};
-
 #define W(f) { #f, (void **)&zr_real.f }
-static const struct want real_wants[] = {
+static const struct zr_want real_wants[] = {
 	W(fork), W(_Fork), W(clone), W(posix_spawn), W(posix_spawnp), W(forkpty), W(system),
 	W(popen), W(pclose), W(wait), W(waitpid), W(wait3), W(wait4), W(waitid), W(ptrace),
 	W(execve), W(execv), W(execvp), W(execvpe), W(fexecve), W(execveat), W(sigaction),
@@ -49,7 +44,7 @@ static const struct want real_wants[] = {
 };
 #undef W
 #define W(f) { #f, (void **)&zr_thread.f }
-static const struct want thread_wants[] = {
+static const struct zr_want thread_wants[] = {
 	W(pthread_create), W(pthread_attr_init), W(pthread_attr_destroy),
 	W(pthread_attr_setdetachstate), W(pthread_attr_setstacksize), W(pthread_exit),
 	W(pthread_setcancelstate), W(pthread_testcancel),
@@ -174,7 +169,7 @@ static void *find_in(const struct object *o, const char *name)
 }
 
 struct search {
-	const struct want *wants;
+	const struct zr_want *wants;
 	size_t count;
 	bool after_self; /* only objects after ours (dlsym's RTLD_NEXT); else all but ours */
 	bool self_seen;
@@ -214,7 +209,7 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 /* True when every wanted symbol has been found. */
-static bool search(const struct want *wants, size_t count, bool after_self)
+static bool search(const struct zr_want *wants, size_t count, bool after_self)
 {
 	struct search s = { wants, count, after_self, false };
 	dl_iterate_phdr(search_object, &s);
@@ -233,6 +228,11 @@ void zr_resolve_all(void)
 		search(real_wants, COUNT(real_wants), false);
 }
 
+bool zr_find_all(const struct zr_want *wants, size_t count)
+{
+	return search(wants, count, false);
+}
+
 bool zr_threads_ready(void)
 {
 	search(thread_wants, COUNT(thread_wants), false);
@@ -241,7 +241,7 @@ bool zr_threads_ready(void)
 		struct {
 			void *(*dlopen_mode)(const char *, int);
 		} libc_private = { NULL };
-		const struct want dlopen_want = { "__libc_dlopen_mode", (void **)&libc_private.dlopen_mode };
+		const struct zr_want dlopen_want = { "__libc_dlopen_mode", (void **)&libc_private.dlopen_mode };
 		search(&dlopen_want, 1, false);
 		if (libc_private.dlopen_mode == NULL ||
 		    libc_private.dlopen_mode("libpthread.so.0", RTLD_NOW | RTLD_GLOBAL) == NULL)
@@ -275,7 +275,7 @@ bool zr_atfork_child(void (*child)(void))
 		int (*pthread_atfork)(void (*)(void), void (*)(void), void (*)(void));
 		int (*register_atfork)(void (*)(void), void (*)(void), void (*)(void), void *);
 	} f = { NULL, NULL };
-	const struct want wants[] = {
+	const struct zr_want wants[] = {
 		{ "pthread_atfork", (void **)&f.pthread_atfork },
 		{ "__register_atfork", (void **)&f.register_atfork },
 	};

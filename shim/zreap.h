@@ -7,6 +7,7 @@
  *   log.c       allocation-free, async-signal-safe `zreap[PID]:` lines on stderr
  *   config.c    the ZREAP_* settings, read once in the constructor
  *   real.c      the real libc functions behind the wrappers, found without libdl
+ *   libc.c      the libc functions only an active shim calls, bound when it turns active
  *   activate.c  the constructor: inert or active, and starting the reaper
  *   owned.c     which pids are the app's own children, and spawns in flight
  *   stash.c     exit statuses of forgotten children the reaper collected for the app
@@ -74,6 +75,13 @@ void zr_config_load(void);        /* ZREAP_LOG, ZREAP_DISABLE, ZREAP_SUBREAPER *
 void zr_config_load_active(void); /* the others, once the process turns active */
 
 /* ---- real.c ---- */
+struct zr_want {
+	const char *name;
+	void **slot;
+};
+/* Sets each slot to its name's first definition in any loaded object but ours (as the loader
+ * binds an import); true when every one was found. Takes the loader's lock. */
+bool zr_find_all(const struct zr_want *wants, size_t count);
 struct zr_real {
 	pid_t (*fork)(void);
 	pid_t (*_Fork)(void);
@@ -131,6 +139,11 @@ bool zr_atfork_child(void (*child)(void)); /* pthread_atfork(NULL, NULL, child) 
  * pointer is set and no wrapper ever looks a symbol up (that takes the loader's lock, which is
  * not async-signal-safe). */
 #define REAL(f) (ZR_LIKELY(zr_real.f != NULL) ? zr_real.f : (zr_resolve_all(), zr_real.f))
+
+/* ---- libc.c ---- */
+/* Binds the libc functions only an active shim calls (libc.c says why they are not imports);
+ * false if one is missing. Before the shim turns active, never in a signal handler. */
+bool zr_libc_ready(void);
 
 /* ---- activate.c ---- */
 /* Pid of the process in which the shim is active, 0 when inert. A child made by any path keeps

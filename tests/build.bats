@@ -8,6 +8,17 @@ load common
 	[ "$output" = "_Fork __sysv_signal bsd_signal clone execl execle execlp execv execve execveat execvp execvpe fexecve fork forkpty pclose popen posix_spawn posix_spawnp ptrace sigaction sigignore siginterrupt signal sigset ssignal system sysv_signal vfork wait wait3 wait4 waitid waitpid " ]
 }
 
+@test "imports only what an inert process calls (libc.c binds the rest when the shim turns active)" {
+	# Left out: what the compiler and its runtime bring in (memcpy, memset, errno, environ,
+	# crtstuff's weak hooks), which no source line asks for by name.
+	run bash -c "nm -D --undefined-only '$LIB' | awk '{ sub(/@.*/, \"\", \$2); print \$2 }' |
+		grep -vx '_ITM_.*\|__gmon_start__\|__cxa_finalize\|__getauxval\|memcpy\|memset\|__errno_location\|environ\|__environ' |
+		sort | tr '\n' ' '"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "dl_iterate_phdr getauxval getenv getrlimit strcasecmp strchr strcmp strcspn strlen strncasecmp strrchr strspn strstr strtol syscall write " ]
+}
+
 @test "needs no glibc symbol version above GLIBC_2.17" {
 	top=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
 	echo "highest: $top"

@@ -58,7 +58,7 @@ demo: $(LIB) helpers
 	@scripts/demo
 
 bench: $(LIB) helpers
-	@scripts/bench/run
+	@ZR_LDFLAGS="$(ZR_LDFLAGS)" scripts/bench/run
 
 # The musl build, for Alpine-style images: build/musl/libzreap.so, with Debian's musl-gcc.
 # It records no NEEDED libc at all (musl's loader has its libc in every scope), so that in a

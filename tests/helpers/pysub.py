@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from procs import zombies as count_zombies
+
 SIGNALS = [signal.SIGTERM, signal.SIGKILL, signal.SIGUSR1, signal.SIGHUP]
 MODES = ["run", "check_output", "check_call", "Popen.wait", "communicate", "late wait",
          "poll", "os.system", "os.fork", "os.posix_spawn", "run(input)", "run(shell)"]
@@ -106,24 +108,6 @@ def one(i):
     raise AssertionError(mode)
 
 
-def zombie_children():
-    """Zombies whose parent is this process."""
-    me = os.getpid()
-    n = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rindex(")") + 2:].split()
-        if fields[0] == "Z" and int(fields[1]) == me:
-            n += 1
-    return n
-
-
 def main():
     global runs, echild
     iterations = int(sys.argv[1])
@@ -150,11 +134,11 @@ def main():
     orphans = out.decode().strip().split("=")[-1] if storm_ok else "?"
     # Let the last orphans die and, if something reaps them, be reaped.
     deadline = time.monotonic() + 5
-    zombies = zombie_children()
+    zombies = count_zombies(os.getpid())
     last, since = zombies, time.monotonic()
     while zombies and time.monotonic() < deadline:
         time.sleep(0.05)
-        zombies = zombie_children()
+        zombies = count_zombies(os.getpid())
         if zombies != last:
             last, since = zombies, time.monotonic()
         elif time.monotonic() - since > 0.5:

@@ -23,6 +23,9 @@ import signal
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from procs import zombies  # noqa: E402
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 FINAL = 50
 MIN_ORPHANS = 300
@@ -45,21 +48,6 @@ def on_chld(signum, frame):
         if pid == 0:
             return
         collected.setdefault(pid, []).append(status)
-
-
-def zombies():
-    n = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        if s[s.rindex(")") + 2] == "Z":
-            n += 1
-    return n
 
 
 def leaker(stop_fd, report_fd, count=None, linger=0.005):

@@ -26,6 +26,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from procs import procs, zombies  # noqa: E402
+
 # (name, expected exitcode)
 CASES = [("return", 0), ("exit0", 0), ("exit3", 3), ("exit255", 255), ("exit_text", 1),
          ("raise", 1), ("_exit7", 7), ("_exit42", 42), ("SIGKILL", -signal.SIGKILL),
@@ -76,27 +79,6 @@ def leaker(least, done, counter):
         counter[0] += 1
 
 
-def procs():
-    """(pid, comm, state, ppid) of every process in the namespace."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                st = f.read()
-        except OSError:
-            continue
-        comm = st[st.index("(") + 1:st.rindex(")")]
-        fields = st[st.rindex(")") + 2:].split()
-        out.append((int(d), comm, fields[0], int(fields[1])))
-    return out
-
-
-def zombies():
-    return sum(1 for _, _, s, pp in procs() if s == "Z" and pp == os.getpid())
-
-
 def main():
     least = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     shim = "libzreap" in os.environ.get("LD_PRELOAD", "")
@@ -139,9 +121,9 @@ def main():
         time.sleep(0.01)
     if shim:
         deadline = time.monotonic() + 5
-        while zombies() and time.monotonic() < deadline:
+        while zombies(os.getpid()) and time.monotonic() < deadline:
             time.sleep(0.01)
-    print(f"own={own} wrong={wrong} leaks={counter[0]} zombies={zombies()}", flush=True)
+    print(f"own={own} wrong={wrong} leaks={counter[0]} zombies={zombies(os.getpid())}", flush=True)
     print("statuses: " + " ".join(statuses), flush=True)
     return 0
 

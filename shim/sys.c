@@ -78,7 +78,7 @@ int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct r
 /* Parses the space-separated pids of one children file, which can be longer than the buffer. */
 static void each_pid_in(int fd, void (*fn)(pid_t, void *), void *arg)
 {
-	char buf[1024];
+	char buf[512]; /* small: the stop path runs in a signal handler (stop.c) */
 	long cur = -1;
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
@@ -108,7 +108,7 @@ bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg)
 	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return false;
-	char ents[2048];
+	char ents[1024]; /* about 40 threads a call; small, as each_pid_in's buffer */
 	long n;
 	while ((n = syscall(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
 		for (long off = 0; off < n;) {
@@ -190,23 +190,29 @@ bool zr_proc_stat(pid_t pid, struct zr_stat *st)
 	memcpy(st->comm, open_paren + 1, c);
 	st->comm[c] = '\0';
 	st->state = close_paren[2];
-	/* Fields 4 on are numbers; the few that can be negative (priority, nice) are not read. */
-	unsigned long long field[35] = { 0 };
+	/* Fields 4 on are numbers; the few that can be negative (priority, nice) are not read.
+	 * Parsed as they come, into the few kept: this runs in signal handlers, maybe on an
+	 * app's small alternate stack. */
+	st->ppid = 0, st->flags = 0, st->starttime = 0;
+	st->pending = st->blocked = st->ignored = st->caught = 0;
 	const char *p = close_paren + 3;
-	for (int n = 4; n < 35 && *p == ' '; n++) {
+	for (int n = 4; n <= 34 && *p == ' '; n++) {
 		p++;
+		unsigned long long v = 0;
 		while (*p >= '0' && *p <= '9')
-			field[n] = field[n] * 10 + (unsigned long long)(*p++ - '0');
+			v = v * 10 + (unsigned long long)(*p++ - '0');
 		while (*p != ' ' && *p != '\0')
 			p++;
+		switch (n) {
+		case 4: st->ppid = (pid_t)v; break;
+		case 9: st->flags = (unsigned long)v; break;
+		case 22: st->starttime = v; break;
+		case 31: st->pending = (uint32_t)v; break;
+		case 32: st->blocked = (uint32_t)v; break;
+		case 33: st->ignored = (uint32_t)v; break;
+		case 34: st->caught = (uint32_t)v; break;
+		}
 	}
-	st->ppid = (pid_t)field[4];
-	st->flags = (unsigned long)field[9];
-	st->starttime = field[22];
-	st->pending = (uint32_t)field[31];
-	st->blocked = (uint32_t)field[32];
-	st->ignored = (uint32_t)field[33];
-	st->caught = (uint32_t)field[34];
 	return true;
 }
 

@@ -97,10 +97,11 @@ static void forward_to(pid_t pid, void *arg)
 		kill(pid, SIGCONT);
 }
 
-/* Whether a child is left, for a PID 1 that cannot list them (above). waitid without __WALL
- * does not see the sentinel; a zombie, say the app's uncollected child, hides whether others
- * still run, so it counts as one: the wait then lasts the grace at most. */
-static bool any_child_unlisted(void)
+/* How many children are left, as far as a PID 1 that cannot list them (above) can tell: 1 if
+ * any, else 0. waitid without __WALL does not see the sentinel; a zombie, say the app's
+ * uncollected child, hides whether others still run, so it counts as one: the wait then lasts
+ * the grace at most. */
+static int unlisted_children(void)
 {
 	siginfo_t si;
 	return !(zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT, NULL) != 0 &&
@@ -124,7 +125,7 @@ int zr_forward(int sig, const siginfo_t *si, bool wait_for_ignorers)
 		       from_terminal ? "forwarded nothing; the terminal signalled its foreground group"
 				     : "sent ",
 		       from_terminal ? "" : name, from_terminal ? "" : " to every process of the namespace");
-		return any_child_unlisted() ? 1 : 0;
+		return unlisted_children();
 	}
 	zr_log(ZR_INFO, "forwarded %s to %d %s%s", name, f.count,
 	       f.count == 1 ? "child" : "children",
@@ -174,7 +175,7 @@ static int children_alive(bool heeders_only)
 	struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only,
 			   .count_only = true };
 	if (!zr_for_each_child(watch_child, &w))
-		return any_child_unlisted() ? 1 : 0;
+		return unlisted_children();
 	return w.alive;
 }
 
@@ -188,7 +189,7 @@ static int wait_for_children(bool heeders_only)
 	for (;;) {
 		struct watch w = { .sentinel = zr_sentinel_pid(), .heeders_only = heeders_only };
 		if (!zr_for_each_child(watch_child, &w)) {
-			w.alive = any_child_unlisted() ? 1 : 0;
+			w.alive = unlisted_children();
 			w.without_fd = true;
 		}
 		long left = deadline - zr_now_ms();

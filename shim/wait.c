@@ -70,24 +70,22 @@ pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru)
 		enter_wide();
 	struct zr_exit e;
 	int st = 0;
-	pid_t r;
-	if (zr_stash_take(idtype, id, false, &e)) {
+	pid_t r = 0;
+	bool stashed = zr_stash_take(idtype, id, false, &e);
+	if (!stashed) {
+		r = REAL(wait4)(pid, &st, options, ru);
+		int err = errno;
+		if (r > 0)
+			zr_app_collected(r, WIFEXITED(st) || WIFSIGNALED(st));
+		else if (r < 0 && err == ECHILD)
+			stashed = stash_after_echild(idtype, id, false, &e);
+		errno = err;
+	}
+	if (stashed) {
 		st = zr_exit_wstatus(&e);
 		fill_rusage(ru, &e);
 		r = e.pid;
 		errno = saved;
-	} else {
-		r = REAL(wait4)(pid, &st, options, ru);
-		int err = errno;
-		if (r > 0) {
-			zr_app_collected(r, WIFEXITED(st) || WIFSIGNALED(st));
-		} else if (r < 0 && err == ECHILD && stash_after_echild(idtype, id, false, &e)) {
-			st = zr_exit_wstatus(&e);
-			fill_rusage(ru, &e);
-			r = e.pid;
-			err = saved;
-		}
-		errno = err;
 	}
 	if (wide)
 		atomic_fetch_sub(&zr_wide_waiters, 1);
@@ -148,25 +146,23 @@ ZR_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 		enter_wide();
 	struct zr_exit e;
 	siginfo_t si;
-	int r;
-	if (stashable && zr_stash_take(idtype, match_id, keep, &e)) {
-		fill_siginfo(&si, &e);
-		r = 0;
-		errno = saved;
-	} else {
+	int r = 0;
+	bool stashed = stashable && zr_stash_take(idtype, match_id, keep, &e);
+	if (!stashed) {
 		memset(&si, 0, sizeof si);
 		r = REAL(waitid)(idtype, id, &si, options);
 		int err = errno;
-		if (r == 0 && si.si_pid > 0 && !keep) {
+		if (r == 0 && si.si_pid > 0 && !keep)
 			zr_app_collected(si.si_pid, si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
 							    si.si_code == CLD_DUMPED);
-		} else if (r < 0 && err == ECHILD && stashable &&
-			   stash_after_echild(idtype, match_id, keep, &e)) {
-			fill_siginfo(&si, &e);
-			r = 0;
-			err = saved;
-		}
+		else if (r < 0 && err == ECHILD && stashable)
+			stashed = stash_after_echild(idtype, match_id, keep, &e);
 		errno = err;
+	}
+	if (stashed) {
+		fill_siginfo(&si, &e);
+		r = 0;
+		errno = saved;
 	}
 	if (wide)
 		atomic_fetch_sub(&zr_wide_waiters, 1);

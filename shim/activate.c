@@ -67,7 +67,7 @@ static bool subreaper_kept_across_exec(pid_t self)
 	if (marker == NULL)
 		return false;
 	char mine[24];
-	zr_utoa((unsigned long)self, mine);
+	zr_utoa((unsigned long)self, 10, mine);
 	int is_subreaper = 0;
 	return strcmp(marker, mine) == 0 && zr_libc_ready() &&
 	       prctl(PR_GET_CHILD_SUBREAPER, &is_subreaper) == 0 && is_subreaper;
@@ -83,7 +83,7 @@ static bool become_subreaper(pid_t self)
 		return false;
 	}
 	char mine[24];
-	zr_utoa((unsigned long)self, mine);
+	zr_utoa((unsigned long)self, 10, mine);
 	unsetenv("ZREAP_SUBREAPER");
 	setenv("ZREAP_SUBREAPER_PID", mine, 1);
 	return true;

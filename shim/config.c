@@ -51,7 +51,7 @@ const char *zr_signame(int sig, char buf[12])
 			return buf;
 		}
 	memcpy(buf, "signal ", 7);
-	zr_utoa((unsigned long)sig, buf + 7);
+	zr_utoa((unsigned long)sig, 10, buf + 7);
 	return buf;
 }
 

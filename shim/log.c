@@ -35,15 +35,10 @@ static void put_str(struct buf *b, const char *s)
 static void put_num(struct buf *b, unsigned long long v, unsigned base, bool negative)
 {
 	char digits[24];
-	int n = 0;
 	if (negative)
 		put_char(b, '-');
-	do {
-		digits[n++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v != 0);
-	while (n > 0)
-		put_char(b, digits[--n]);
+	zr_utoa(v, base, digits);
+	put_str(b, digits);
 }
 
 static void format(struct buf *b, const char *fmt, va_list ap)

@@ -210,11 +210,6 @@ void zr_sentinel_allow(void)
 
 /* ---- reaping ---- */
 
-static bool is_exit(int code)
-{
-	return code == CLD_EXITED || code == CLD_KILLED || code == CLD_DUMPED;
-}
-
 /* The si_code of the event pid has pending for us, without consuming it; 0 if none. Only exits
  * are asked for, but a tracer is also shown its tracees' stops (CLD_TRAPPED, CLD_STOPPED). */
 static int peek(pid_t pid)
@@ -359,7 +354,7 @@ struct scan {
 static void scan_child(pid_t pid, void *arg)
 {
 	struct scan *s = arg;
-	if (pid == atomic_load(&sentinel) || !is_exit(peek(pid)))
+	if (pid == atomic_load(&sentinel) || !zr_is_exit(peek(pid)))
 		return;
 	switch (classify(pid, s->flight)) {
 	case OWN:
@@ -512,7 +507,7 @@ static void *reaper_main(void *arg)
 			start_sentinel();
 			continue;
 		}
-		enum kind kind = is_exit(si.si_code) ? classify(pid, flight) : TRACEE;
+		enum kind kind = zr_is_exit(si.si_code) ? classify(pid, flight) : TRACEE;
 		if (kind == ORPHAN)
 			reap_orphan(pid);
 		else if (kind == UNSURE)

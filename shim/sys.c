@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-size_t zr_utoa(unsigned long v, char *out)
+size_t zr_utoa(unsigned long long v, unsigned base, char *out)
 {
 	char digits[24];
 	size_t n = 0, len = 0;
 	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
+		digits[n++] = "0123456789abcdef"[v % base];
+		v /= base;
 	} while (v != 0);
 	while (n > 0)
 		out[len++] = digits[--n];
@@ -135,7 +135,7 @@ static void children_of_task(pid_t tid, void *arg)
 {
 	struct each_child *c = arg;
 	char path[48] = "/proc/self/task/";
-	size_t len = 16 + zr_utoa((unsigned long)tid, path + 16);
+	size_t len = 16 + zr_utoa((unsigned long)tid, 10, path + 16);
 	memcpy(path + len, "/children", sizeof "/children");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -155,7 +155,7 @@ bool zr_for_each_child(void (*fn)(pid_t, void *), void *arg)
 static bool read_proc(pid_t pid, const char *name, char *buf, size_t size)
 {
 	char path[48] = "/proc/";
-	size_t len = 6 + zr_utoa((unsigned long)pid, path + 6);
+	size_t len = 6 + zr_utoa((unsigned long)pid, 10, path + 6);
 	path[len++] = '/';
 	size_t name_len = strlen(name);
 	memcpy(path + len, name, name_len + 1);

@@ -153,8 +153,7 @@ ZR_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 		r = REAL(waitid)(idtype, id, &si, options);
 		int err = errno;
 		if (r == 0 && si.si_pid > 0 && !keep)
-			zr_app_collected(si.si_pid, si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
-							    si.si_code == CLD_DUMPED);
+			zr_app_collected(si.si_pid, zr_is_exit(si.si_code));
 		else if (r < 0 && err == ECHILD && stashable)
 			stashed = stash_after_echild(idtype, match_id, keep, &e);
 		errno = err;

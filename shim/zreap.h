@@ -158,6 +158,12 @@ static inline bool zr_active(void)
 	return zr_active_slow();
 }
 
+/* An exit report (not a stop or continue) in a siginfo's si_code. */
+static inline bool zr_is_exit(int code)
+{
+	return code == CLD_EXITED || code == CLD_KILLED || code == CLD_DUMPED;
+}
+
 /* ---- owned.c ---- */
 bool zr_owned_init(void);
 void zr_spawn_begin(void);
@@ -200,7 +206,7 @@ long zr_now_ms(void);       /* CLOCK_MONOTONIC */
 void *zr_map(size_t size);
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
-size_t zr_utoa(unsigned long v, char *out); /* decimal digits and a NUL; returns their count */
+size_t zr_utoa(unsigned long long v, unsigned base, char *out); /* digits (base 10 or 16), NUL; returns their count */
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);
 /* Call fn(id, arg) for every thread of this process, or for every child of every thread;
  * false if /proc is absent, or (children) the kernel has no task/TID/children files, which

@@ -39,7 +39,7 @@ atomic_int zr_tracer;
 
 bool zr_owned_init(void)
 {
-	table = zr_map(ZR_PID_LIMIT * sizeof *table);
+	table = zr_map(ZR_PID_LIMIT * sizeof *table, false);
 	return table != NULL;
 }
 

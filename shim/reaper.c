@@ -145,7 +145,7 @@ static int sentinel_main(void *arg)
 static void make_sentinel(void)
 {
 	static void *stack;
-	if (stack == NULL && (stack = zr_map(SENTINEL_STACK)) == NULL)
+	if (stack == NULL && (stack = zr_map(SENTINEL_STACK, false)) == NULL)
 		return;
 	struct rlimit nofile = { 1024, 1024 };
 	getrlimit(RLIMIT_NOFILE, &nofile);
@@ -549,7 +549,7 @@ bool zr_reaper_start(void)
 	if (HAVE_SENTINEL && prctl(PR_GET_TID_ADDRESS, &word) == 0 && word != NULL &&
 	    *word == (int)syscall(SYS_gettid))
 		main_exit_word = word;
-	if (seen == NULL && (seen = zr_map(SEEN_MAX * sizeof *seen)) == NULL)
+	if (seen == NULL && (seen = zr_map(SEEN_MAX * sizeof *seen, false)) == NULL)
 		return false;
 	return zr_threads_ready() && spawn_reaper_thread();
 }

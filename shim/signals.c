@@ -34,7 +34,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,7 +45,7 @@
 static uint64_t managed_set; /* set once in the constructor; 0 when inert */
 /* The app's view of each managed signal. Mapped in the active PID 1 only, and not in .bss,
  * where every inert process would pay for one more mapping at load; read only where
- * managed_set says a signal is managed. Fork children keep it (no MADV_DONTFORK): they
+ * managed_set says a signal is managed. Fork children keep it (zr_map's fork_keeps): they
  * restore the app's dispositions from it. */
 static struct slot {
 	atomic_uint seq;
@@ -391,13 +390,11 @@ void zr_signals_activate(void)
 {
 	if (zr_getpid() != 1)
 		return;
-	void *table = mmap(NULL, (NSIG_KERNEL + 1) * sizeof *slots, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (table == MAP_FAILED) {
+	slots = zr_map((NSIG_KERNEL + 1) * sizeof *slots, true);
+	if (slots == NULL) {
 		zr_log(ZR_ERROR, "cannot map the signal table (errno %d); no signal is forwarded", errno);
 		return;
 	}
-	slots = table;
 	bool learned = false;
 	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
 		if (!(zr_cfg.forward_set & (1ull << (sig - 1))))

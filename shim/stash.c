@@ -33,7 +33,7 @@ atomic_int zr_wide_waiters, zr_stashing;
 
 bool zr_stash_init(void)
 {
-	slots = zr_map(STASH_SIZE * sizeof *slots);
+	slots = zr_map(STASH_SIZE * sizeof *slots, false);
 	return slots != NULL;
 }
 

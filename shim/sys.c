@@ -233,14 +233,16 @@ pid_t zr_proc_tracer(pid_t pid)
 	return (pid_t)tracer;
 }
 
-void *zr_map(size_t size)
+void *zr_map(size_t size, bool fork_keeps)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		       -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	/* A fork child is inert and never reads these: let fork skip them, so that it neither
-	 * copies them nor write-protects the pages the reaper keeps touching. */
-	madvise(p, size, MADV_DONTFORK);
+	/* A fork child is inert and, unless it is to keep them, never reads these: let fork skip
+	 * them, so that it neither copies them nor write-protects the pages the reaper keeps
+	 * touching. */
+	if (!fork_keeps)
+		madvise(p, size, MADV_DONTFORK);
 	return p;
 }

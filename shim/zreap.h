@@ -158,12 +158,6 @@ static inline bool zr_active(void)
 	return zr_active_slow();
 }
 
-/* An exit report (not a stop or continue) in a siginfo's si_code. */
-static inline bool zr_is_exit(int code)
-{
-	return code == CLD_EXITED || code == CLD_KILLED || code == CLD_DUMPED;
-}
-
 /* ---- owned.c ---- */
 bool zr_owned_init(void);
 void zr_spawn_begin(void);
@@ -182,6 +176,12 @@ extern atomic_int zr_spawned_word;       /* bumped after a spawn while the reape
 extern atomic_int zr_reaper_waits_spawn;
 
 /* ---- stash.c ---- */
+/* An exit report (not a stop or continue) in a siginfo's si_code. */
+static inline bool zr_is_exit(int code)
+{
+	return code == CLD_EXITED || code == CLD_KILLED || code == CLD_DUMPED;
+}
+
 struct zr_exit {
 	pid_t pid, pgid;
 	uid_t uid;
@@ -203,7 +203,8 @@ int zr_futex_wait(atomic_int *addr, int val, long timeout_ms); /* timeout_ms < 0
 void zr_futex_wake(atomic_int *addr);
 long zr_now_ms(void);       /* CLOCK_MONOTONIC */
 /* Private anonymous memory of the active shim, left out of fork children. NULL on failure. */
-void *zr_map(size_t size);
+/* Zeroed anonymous memory, left out of fork children unless fork_keeps; NULL if none. */
+void *zr_map(size_t size, bool fork_keeps);
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
 size_t zr_utoa(unsigned long long v, unsigned base, char *out); /* digits (base 10 or 16), NUL; returns their count */

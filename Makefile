@@ -6,7 +6,7 @@ CFLAGS  ?= -O2 -g
 VERSION := $(shell cat VERSION)
 # The library links nothing but libc (shim/real.c says why).
 ZR_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -D_GNU_SOURCE \
-             -fno-strict-aliasing -fno-omit-frame-pointer -DZR_VERSION='"$(VERSION)"'
+             -fno-strict-aliasing -fno-omit-frame-pointer
 # Every process in a container loads this: two segments instead of four are fewer mappings to
 # make at each exec and to copy at each fork.
 ZR_DEFS ?= -Wl,-z,defs
@@ -24,7 +24,10 @@ HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 .PHONY: all test test-container demo bench clean deps-test helpers musl cross install uninstall dist
 all: $(LIB)
 
-$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) VERSION | $(BUILD)/obj
+# Only activate.c carries the version: a new VERSION rebuilds it alone.
+$(BUILD)/obj/activate.o: ZR_CFLAGS += -DZR_VERSION='"$(VERSION)"'
+$(BUILD)/obj/activate.o: VERSION
+$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(ZR_CFLAGS) $(LIBC_CFLAGS) -c -o $@ $<
 $(BUILD)/obj/%.o: shim/%.S | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(ZR_CFLAGS) -c -o $@ $<
@@ -103,7 +106,7 @@ IN_GIT = $(filter $(CURDIR),$(shell git rev-parse --show-toplevel 2>/dev/null))
 DIST_MTIME = $(if $(IN_GIT),$(shell git log -1 --format=%ct),$(shell stat -c %Y VERSION))
 dist:
 	mkdir -p $(BUILD)
-	$(if $(IN_GIT),git ls-files,find . -path ./$(BUILD) -prune -o -type f -print | sed 's|^\./||') \
+	$(if $(IN_GIT),git ls-files,find . \( -path ./$(BUILD) -o -path ./.git \) -prune -o -type f -print | sed 's|^\./||') \
 		| LC_ALL=C sort >$(BUILD)/$(DIST).files
 	tar --create --gzip --file=$(BUILD)/$(DIST).tar.gz --transform='s|^|$(DIST)/|' \
 		--owner=0 --group=0 --numeric-owner --mtime=@$(DIST_MTIME) --no-recursion \

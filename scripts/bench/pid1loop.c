@@ -12,7 +12,6 @@
  *   load the library and only the cost inside the PID-1 process remains.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -30,7 +30,6 @@
  * With no reaper nothing would ever be reaped: it prints reaper=none and skips.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

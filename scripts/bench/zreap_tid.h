@@ -1,5 +1,7 @@
 /* zreap_tid.h: for the benchmark programs that look at the shim's reaper thread in their own
  * process. */
+#ifndef ZREAP_TID_H
+#define ZREAP_TID_H
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,3 +32,4 @@ static int zreap_tid(int *threads)
 		*threads = seen;
 	return found;
 }
+#endif

@@ -31,8 +31,8 @@ teardown() {
 	pid1_cleanup
 }
 
-# statuses PHASE: the "statuses:" line after PHASE's summary line in $output.
-statuses() {
+# phase_statuses PHASE: the "statuses:" line after PHASE's summary line in $output.
+phase_statuses() {
 	grep -A1 "^$1: " <<<"$output" | grep -m1 '^statuses:'
 }
 
@@ -61,10 +61,7 @@ run_sh() {
 	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT PATH="$BBPATH" "$@" \
 		"$BUSYBOX" sh "$B/run.sh" 5 >"$out" 2>"$err" 3>&- &
 	u=$!
-	start=${EPOCHREALTIME/./}
-	until grep -q '^idle' "$out" || (( ${EPOCHREALTIME/./} - start > 20000000 )); do
-		sleep 0.02
-	done
+	wait_for 20000 grep -q '^idle' "$out"
 	read -r p1 _ </proc/$u/task/$u/children || true
 	[ -n "$p1" ]
 	left_pid1=$p1
@@ -120,7 +117,7 @@ run_sh() {
 	[ "$(grep -c 'active as PID 1' <<<"$stderr")" -eq 2 ]
 	[ "$(grep -c 'reaped orphan' <<<"$stderr")" -gt 0 ]
 	[ "$(grep -v 'reaped orphan\|active as PID 1' <<<"$stderr" | grep -c zreap)" -eq 0 ]
-	main=$(statuses main) after=$(statuses exec)
+	main=$(phase_statuses main) after=$(phase_statuses exec)
 	# busybox's own applets as children: timeout (143, 137, 7) and xargs (123, 124, 125, 127, 0)
 	[[ "$main" == *" 123 124 125 127 0 143 137 7 0" ]]
 
@@ -135,8 +132,8 @@ run_sh() {
 	[ "$ended" = 100 ]
 	[ "$busy" = 0 ]
 	[ "$zombies" -ge 100 ]
-	diff <(echo "$main") <(statuses main)
-	diff <(echo "$after") <(statuses exec)
+	diff <(echo "$main") <(phase_statuses main)
+	diff <(echo "$after") <(phase_statuses exec)
 }
 
 # term_pid1 SIG MODE [VAR=value ...]: tests/helpers/busybox/term.sh MODE as PID 1 (with the shim
@@ -147,16 +144,8 @@ run_sh() {
 term_pid1() {
 	local sig=$1 mode=$2 out=$BATS_TEST_TMPDIR/out u p1 start nr
 	shift 2
-	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT PATH="$BBPATH" "$@" \
-		"$BUSYBOX" sh "$B/term.sh" "$mode" >"$out" 2>&1 3>&- &
-	u=$!
-	start=${EPOCHREALTIME/./}
-	until [ "$(grep -c ready "$out")" -ge 2 ] || (( ${EPOCHREALTIME/./} - start > 10000000 )); do
-		sleep 0.01
-	done
-	read -r p1 _ </proc/$u/task/$u/children || true
-	[ -n "$p1" ]
-	left_pid1=$p1
+	pid1_in_background "$out" PATH="$BBPATH" "$@" "$BUSYBOX" sh "$B/term.sh" "$mode"
+	wait_for 10000 ready_lines "$out" 2
 	# busybox sh is in its `wait` before the signal comes: it waits in rt_sigsuspend for a
 	# SIGCHLD, then collects with waitpid(-1, WNOHANG)
 	case $(uname -m) in x86_64) nr=130 ;; aarch64) nr=133 ;; *) nr="" ;; esac

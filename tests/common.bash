@@ -104,6 +104,56 @@ line() {
 }
 
 # field KEY: the value of KEY=... in the summary line $res.
+# pid1_in_background OUT [VAR=value ...] CMD [ARGS]: CMD as PID 1 of a fresh PID namespace, in
+# the background, stdout and stderr to OUT, INT and QUIT at their defaults (as a runtime
+# starts it). Sets $u (the unshare process), $p1 (PID 1's pid outside the namespace) and
+# $left_pid1 (for pid1_cleanup, should an assertion fail before PID 1 is gone).
+pid1_in_background() {
+	local out=$1
+	shift
+	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "$@" >"$out" 2>&1 3>&- &
+	u=$!
+	p1=""
+	has_pid1 || wait_for 5000 has_pid1
+	left_pid1=$p1
+}
+has_pid1() { { read -r p1 _ </proc/$u/task/$u/children; } 2>/dev/null || true; [ -n "$p1" ]; } # no newline
+
+# ready_lines OUT N: OUT holds at least N lines that say "ready".
+ready_lines() { [ "$(grep -c ready "$1")" -ge "$2" ]; }
+
+# statuses: the "statuses:" line of $output, for a diff of the runs with and without the shim.
+statuses() {
+	grep -m1 '^statuses:' <<<"$output"
+}
+
+# wait_for MS CMD [ARGS]: true as soon as CMD succeeds (polled every 10 ms); after MS ms it says
+# what it waited for and fails.
+wait_for() {
+	local end=$(( ${EPOCHREALTIME/./} + $1 * 1000 ))
+	shift
+	until "$@"; do
+		(( ${EPOCHREALTIME/./} < end )) || { echo "timed out waiting for: $*"; return 1; }
+		sleep 0.01
+	done
+}
+
+# free_port: a TCP port on 127.0.0.1 that no socket uses and nothing answers on (the test's
+# PID namespaces share the network).
+free_port() {
+	local p i
+	for i in $(seq 100); do
+		p=$((10000 + RANDOM % 22000))
+		if command -v ss >/dev/null; then
+			[ -z "$(ss -Htan "sport = :$p")" ] || continue   # any state, not only listening
+		fi
+		(exec 4<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
 field() {
 	grep -o "\(^\| \)$1=[^ ]*" <<<"$res" | head -1 | cut -d= -f2
 }

@@ -29,15 +29,6 @@ setup_file() {
 val() { grep -o "\b$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2-; }
 
 # wait_for SECONDS CMD...: polls CMD until it succeeds; fails after SECONDS.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || { echo "timed out waiting for: $*"; return 1; }
-		sleep 0.02
-	done
-}
-
 # find_ns_init PID: PID or a descendant of it that is PID 1 of a nested PID namespace.
 find_ns_init() {
 	local queue=("$1") p
@@ -415,7 +406,7 @@ run_outside() {
 	local out="$BATS_TEST_TMPDIR/out" err="$BATS_TEST_TMPDIR/err" bg p1
 	"$1" ZREAP_LOG=info "$H/lone" outside >"$out" 2>"$err" 3>&- &
 	bg=$!
-	wait_for 10 grep -qx ready "$out"
+	wait_for 10000 grep -qx ready "$out"
 	p1=$(find_ns_init "$bg")
 	[ -n "$p1" ]
 	nsenter -t "$p1" -p -- sh -c 'sleep 0.3 & exit 0'

@@ -27,11 +27,6 @@ setup() {
 	[ -x "$PY" ] || PY=$(command -v python3) || PY=""
 }
 
-# statuses: the "statuses:" line of $output.
-statuses() {
-	grep -m1 '^statuses:' <<<"$output"
-}
-
 # ---- 1. Python ----
 
 @test "python PID 1: a SIGCHLD handler looping waitpid(-1, WNOHANG) gets each own status once, exact, under an orphan leak" {
@@ -107,9 +102,7 @@ bash_sane() {
 
 @test "bash PID 1: trap CHLD and wait \$! give exact statuses while orphans are reaped, with and without set -m" {
 	for mode in m plain; do
-		# INT and QUIT arrive ignored in a background job of a script: reset them, as a
-		# runtime does.
-		run --separate-stderr as_pid1 --default-signal=INT,QUIT bash "$I/chld.bash" $mode 5
+		run --separate-stderr as_pid1 bash "$I/chld.bash" $mode 5
 		echo "$mode: $output" | grep -v '^statuses:'; echo "$stderr"
 		[ "$status" -eq 0 ]
 		bash_sane
@@ -128,7 +121,7 @@ bash_sane() {
 		(( (0x$(field sigcgt) & 0x14002) == 0x14002 ))
 		shim=$(statuses)
 
-		run --separate-stderr bare_pid1 --default-signal=INT,QUIT bash "$I/chld.bash" $mode 5
+		run --separate-stderr bare_pid1 bash "$I/chld.bash" $mode 5
 		echo "$mode without the shim: $output" | grep -v '^statuses:'; echo "$stderr"
 		[ "$status" -eq 0 ]
 		bash_sane
@@ -150,19 +143,11 @@ bash_sane() {
 # still runs 1 s after the signal; it is then killed) and $ms (from the signal until PID 1 is
 # gone).
 signal_pid1() {
-	local sig=$1 mode=$2 out=$BATS_TEST_TMPDIR/out u p1 i start nr k v
+	local sig=$1 mode=$2 out=$BATS_TEST_TMPDIR/out u p1 i nr k v
 	shift 2
 	case $(uname -m) in x86_64) nr=61 ;; aarch64) nr=260 ;; *) nr="" ;; esac # wait4
-	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "$@" \
-		bash "$I/term.bash" "$mode" >"$out" 2>&1 3>&- &
-	u=$!
-	for i in $(seq 1000); do
-		[ "$(grep -c ready "$out")" -ge 2 ] && break # "ready" and "reporter ready"
-		sleep 0.01
-	done
-	read -r p1 _ </proc/$u/task/$u/children || true # one pid, no newline
-	[ -n "$p1" ]
-	left_pid1=$p1 # for teardown, should an assertion fail before it is gone
+	pid1_in_background "$out" "$@" bash "$I/term.bash" "$mode"
+	wait_for 10000 ready_lines "$out" 2 # "ready" and "reporter ready"
 	for i in $(seq 500); do
 		[ -z "$nr" ] || [ "$(cut -d' ' -f1 /proc/$p1/syscall)" = "$nr" ] && break
 		sleep 0.01

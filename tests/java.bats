@@ -31,10 +31,6 @@ teardown() {
 	pid1_cleanup
 }
 
-statuses() {
-	grep -m1 '^statuses:' <<<"$output"
-}
-
 # reap MECHANISM: Reap.java as PID 1 with the shim, then without it, with the given
 # jdk.lang.Process.launchMechanism: 127 own children, an orphan leak of at least 300 alongside.
 reap() {
@@ -87,19 +83,13 @@ reap() {
 # signal until PID 1 is gone) and $marker (what the reporter child wrote, once PID 1 and the
 # namespace are gone).
 term_pid1() {
-	local sig=$1 vars=() out=$BATS_TEST_TMPDIR/out d=$BATS_TEST_TMPDIR/term u p1 i start
+	local sig=$1 vars=() out=$BATS_TEST_TMPDIR/out d=$BATS_TEST_TMPDIR/term u p1
 	shift
 	while [ "$1" != -- ]; do vars+=("$1"); shift; done
 	shift
 	rm -rf "$d"; mkdir "$d"
-	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "${vars[@]}" \
-		java "${JOPTS[@]}" "$@" -cp "$CP" Term "$d" >"$out" 2>&1 3>&- &
-	u=$!
-	for i in $(seq 1000); do grep -q '^ready' "$out" && break; sleep 0.01; done
-	grep -q '^ready' "$out"
-	read -r p1 _ </proc/$u/task/$u/children || true
-	[ -n "$p1" ]
-	left_pid1=$p1
+	pid1_in_background "$out" ${vars[@]+"${vars[@]}"} java "${JOPTS[@]}" "$@" -cp "$CP" Term "$d"
+	wait_for 10000 grep -q '^ready' "$out"
 	signal_and_await "$sig" "$p1" "$u" "${WAIT_MS:-1000}"
 	output=$(cat "$out")
 	marker=$(cat "$d/marker" 2>/dev/null || true)

@@ -40,32 +40,6 @@ teardown() {
 
 # ---- helpers ----
 
-# wait_for SECONDS CMD...: polls CMD until it succeeds; fails after SECONDS.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$end" ] || { echo "timed out waiting for: $*"; return 1; }
-		sleep 0.02
-	done
-}
-
-# free_port: a TCP port on 127.0.0.1 nothing listens on (the namespace shares the network).
-free_port() {
-	local p i
-	for i in $(seq 100); do
-		p=$((10000 + RANDOM % 22000))
-		if command -v ss >/dev/null; then
-			[ -z "$(ss -Htan "sport = :$p")" ] || continue   # any state, not only listening
-		fi
-		# nothing answers there either
-		(exec 4<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-		echo "$p"
-		return 0
-	done
-	return 1
-}
-
 # http_code: the HTTP status of GET / on the server (curl if installed, else bash's /dev/tcp).
 http_code() {
 	if command -v curl >/dev/null; then
@@ -129,8 +103,8 @@ ngx_start() {
 		sleep 0.01
 	done
 	[ -n "$M" ] || { echo "nginx did not start"; cat "$D/out" "$D/error.log"; return 1; }
-	wait_for 10 two_workers || { cat "$D/out" "$D/error.log"; return 1; }
-	wait_for 10 serving || { cat "$D/out" "$D/error.log"; return 1; }
+	wait_for 10000 two_workers || { cat "$D/out" "$D/error.log"; return 1; }
+	wait_for 10000 serving || { cat "$D/out" "$D/error.log"; return 1; }
 }
 
 # stop_master SIG: sends SIG to the master from outside, as a runtime does; sets ms (from the
@@ -209,10 +183,10 @@ kinds() {
 		kill -HUP "$M"
 		# each old worker reported by the master (any report), and two new workers running
 		for p in $old_ns; do
-			wait_for 10 grep -q "1#1: worker process $p exited" "$D/error.log"
+			wait_for 10000 grep -q "1#1: worker process $p exited" "$D/error.log"
 		done
 		new_two() { [ "$(workers | wc -l)" -eq 2 ] && [ -z "$(comm -12 <(workers | sort) <(sort <<<"$old"))" ]; }
-		wait_for 10 new_two
+		wait_for 10000 new_two
 		new=$(workers)
 		echo "$mode: new workers $(echo $new)"
 		master_log
@@ -254,7 +228,7 @@ leak_orphans() {
 	rm -f "$D/orphans" "$D/go"
 	nsenter -t "$M" -p -- sh "$N/orphans.sh" "$n" "$D" >"$D/nsenter.out" 2>&1 3>&-
 	has_all() { [ "$(grep -c . "$D/orphans" 2>/dev/null)" -eq "$n" ]; }
-	wait_for 10 has_all
+	wait_for 10000 has_all
 	orphans=$(cat "$D/orphans")
 	# each a child of nginx now: PID 1 in the namespace, the master's pid outside
 	while read -r p code; do
@@ -268,7 +242,7 @@ leak_orphans() {
 		local p code
 		while read -r p code; do [ ! -e "$(ns_proc)/$p" ] || return 1; done <<<"$orphans"
 	}
-	wait_for 5 gone
+	wait_for 5000 gone
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
 }
 

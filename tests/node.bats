@@ -26,11 +26,6 @@ teardown() {
 	pid1_cleanup
 }
 
-# statuses: the "statuses:" line of $output.
-statuses() {
-	grep -m1 '^statuses:' <<<"$output"
-}
-
 @test "node PID 1: spawn, exec, execFile, spawnSync and fork get exact exit codes and signals under an orphan leak; no zombie left" {
 	run --separate-stderr as_pid1 "$NODE" "$N/children.js" 1
 	echo "$output" | grep -v '^statuses:'; echo "$stderr"
@@ -68,19 +63,10 @@ statuses() {
 # (stdout and stderr), $status (PID 1's exit status, or "alive" if it still runs 1 s after the
 # signal; it is then killed) and $ms (from the signal until PID 1 is gone).
 term_pid1() {
-	local mode=$1 out=$BATS_TEST_TMPDIR/out u p1 i start now
+	local mode=$1 out=$BATS_TEST_TMPDIR/out u p1
 	shift
-	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "$@" \
-		"$NODE" "$N/term.js" "$mode" >"$out" 2>&1 3>&- &
-	u=$!
-	for i in $(seq 1000); do
-		grep -qx ready "$out" && break
-		sleep 0.01
-	done
-	grep -qx ready "$out"
-	read -r p1 _ </proc/$u/task/$u/children || true # one pid, no newline
-	[ -n "$p1" ]
-	left_pid1=$p1 # for teardown, should an assertion fail before it is gone
+	pid1_in_background "$out" "$@" "$NODE" "$N/term.js" "$mode"
+	wait_for 10000 grep -qx ready "$out"
 	signal_and_await TERM "$p1" "$u"
 	output=$(cat "$out")
 	echo "status=$status ms=$ms"; echo "$output"

@@ -34,36 +34,7 @@ teardown() {
 	pid1_cleanup
 }
 
-# statuses: the "statuses:" line of $output.
-statuses() {
-	grep -m1 '^statuses:' <<<"$output"
-}
-
 now_us() { echo "${EPOCHREALTIME/./}"; }
-
-# wait_for MS CMD [ARGS]: true as soon as CMD succeeds (polled every 10 ms), false after MS ms.
-wait_for() {
-	local end=$(( $(now_us) + $1 * 1000 ))
-	shift
-	until "$@"; do
-		(( $(now_us) < end )) || return 1
-		sleep 0.01
-	done
-}
-
-# start_pid1 OUT [VAR=value ...] CMD [ARGS]: CMD as PID 1 of a fresh PID namespace, in the
-# background, stdout and stderr to OUT, INT and QUIT at their defaults (as a runtime starts
-# it). Sets $u (the unshare process) and $p1 (PID 1's pid outside the namespace).
-start_pid1() {
-	local out=$1
-	shift
-	unshare --pid --fork --mount-proc env --default-signal=INT,QUIT "$@" >"$out" 2>&1 3>&- &
-	u=$!
-	p1=""
-	has_pid1 || wait_for 5000 has_pid1
-	left_pid1=$p1 # for teardown, should an assertion fail before it is gone
-}
-has_pid1() { { read -r p1 _ </proc/$u/task/$u/children; } 2>/dev/null || true; [ -n "$p1" ]; } # no newline
 
 # stat_of PID: "COMM STATE PPID EXIT_CODE" from /proc/PID/stat (EXIT_CODE: field 52, the
 # status as waitpid would report it, for a zombie).
@@ -136,9 +107,9 @@ no_zombie() { [ "$(zombies_of "$1")" = 0 ]; }
 	for m in spawn forkserver; do
 		for shim in 1 0; do
 			if [ "$shim" = 1 ]; then
-				start_pid1 "$out" LD_PRELOAD="$LIB" ZREAP_LOG=info "$PY" "$P/spawned.py" "$m"
+				pid1_in_background "$out" LD_PRELOAD="$LIB" ZREAP_LOG=info "$PY" "$P/spawned.py" "$m"
 			else
-				start_pid1 "$out" "$PY" "$P/spawned.py" "$m"
+				pid1_in_background "$out" "$PY" "$P/spawned.py" "$m"
 			fi
 			wait_for 10000 grep -qx 'joined 0' "$out"
 			t0=$(now_us)
@@ -159,16 +130,6 @@ no_zombie() { [ "$(zombies_of "$1")" = 0 ]; }
 
 # ---- 2. http.server --cgi ----
 
-# free_port: a TCP port in 10000-32767 that no socket uses (listening or connected).
-free_port() {
-	local p i used
-	used=$(ss -Htan | awk '{ print $4; print $5 }')
-	for i in $(seq 100); do
-		p=$(( 10000 + RANDOM % 22768 ))
-		grep -q ":$p\$" <<<"$used" || { echo "$p"; return 0; }
-	done
-	return 1
-}
 listening() { ss -Htln "sport = :$1" | grep -qF "127.0.0.1:$1"; }
 
 # serve [VAR=value ...]: `python3 -m http.server --cgi` as PID 1 on 127.0.0.1 serving
@@ -180,7 +141,7 @@ serve() {
 	local k i cs=()
 	port=$(free_port)
 	out=$BATS_TEST_TMPDIR/server
-	start_pid1 "$out" PYTHONUNBUFFERED=1 "$@" "$PY" -m http.server --cgi --bind 127.0.0.1 \
+	pid1_in_background "$out" PYTHONUNBUFFERED=1 "$@" "$PY" -m http.server --cgi --bind 127.0.0.1 \
 		--directory "$P/www" "$port"
 	wait_for 10000 listening "$port"
 	for k in 0 1 2 3; do
@@ -239,7 +200,7 @@ serve() {
 sig_pid1() {
 	local sig=$1 out=$BATS_TEST_TMPDIR/out t0 ws
 	shift
-	start_pid1 "$out" "$@" "$PY" "$P/term.py"
+	pid1_in_background "$out" "$@" "$PY" "$P/term.py"
 	wait_for 10000 grep -qx ready "$out"
 	kill -STOP "$u"
 	t0=$(now_us)

@@ -49,7 +49,8 @@ setup() {
 	[ "$status" -eq 0 ]
 	[ "$(sed -n 1p <<<"$output")" = "$p/lib/libzreap.so: libzreap $VERSION (glibc build, $(uname -m))" ]
 	make -C "$ROOT" uninstall PREFIX="$p" >/dev/null
-	[ ! -e "$p/lib/libzreap.so" ] && [ ! -e "$p/bin/zreap-run" ]
+	[ ! -e "$p/lib/libzreap.so" ]
+	[ ! -e "$p/bin/zreap-run" ]
 }
 
 @test "the library names its version: ZREAP_LOG=info when active, zreap-run --version, the bytes of each build" {

@@ -5,12 +5,12 @@ load common
 val() { grep -o "\b$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2-; }
 
 @test "every call that sets or reads a disposition: the same trace as PID 1 with and without the shim" {
-	run --separate-stderr bare_pid1 --default-signal=INT,QUIT "$H/sigtrace"
+	run --separate-stderr bare_pid1 "$H/sigtrace"
 	[ "$status" -eq 0 ]
 	base=$output
 	[ "$(wc -l <<<"$base")" -gt 100 ]
 	for mode in auto always; do
-		run --separate-stderr as_pid1 --default-signal=INT,QUIT ZREAP_FORWARD=$mode "$H/sigtrace"
+		run --separate-stderr as_pid1 ZREAP_FORWARD=$mode "$H/sigtrace"
 		[ "$status" -eq 0 ]
 		diff <(echo "$base") <(echo "$output")
 		[ -z "$stderr" ]

@@ -17,7 +17,7 @@
 //    also until no zombie is left (at most 5 s), and counts the zombie children of PID 1
 //    (/proc/1/task/*/children, state Z; the shim's zreap-sentinel aside).
 // Prints a line per wrong report, then
-//   own=N wrong=W dup=D missing=M orphans=O leakers=L zombies=Z
+//   own=N wrong=W dup=D missing=M orphans=O leakers=L live=A zombies=Z (A: orphans still alive)
 //   statuses: method#i:code/signal ... (the own children in start order; a child whose
 //             reports disagree shows each, joined by +)
 // `children.js child CODE|SIGNAME` is what fork runs: it exits with CODE or kills itself.

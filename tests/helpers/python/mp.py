@@ -11,8 +11,9 @@ Meant to run as PID 1 of a fresh PID namespace (with or without the shim).
    each join()ed and its exitcode checked; a Pool(3).map whose results are checked.
  - os.popen(...).close() return values (None for 0, the code << 8, the -signal << 8), and
    the output read through it.
- - Then it waits until no `sleep` is alive in the namespace, and (when LD_PRELOAD names
-   libzreap) until no zombie is left, 5 s at most, and counts the zombie children of PID 1.
+ - Then it waits until no `sleep` is alive in the namespace (10 s at most), and (when
+   LD_PRELOAD names libzreap) until no zombie is left (5 s at most), and counts the zombie
+   children of PID 1.
 Prints a line per wrong result, then
    own=N wrong=W leaks=L zombies=Z
    statuses: method:case=exitcode ... pool:method=ok|bad popen:case=value ...

@@ -14,7 +14,7 @@ ZR_LDFLAGS := -shared -Wl,-z,now -Wl,-z,relro $(ZR_DEFS) -Wl,-z,noexecstack \
               -Wl,-z,noseparate-code -Wl,--hash-style=gnu -Wl,--as-needed
 
 SRCS := $(wildcard shim/*.c)
-ARCH_S := $(wildcard shim/vfork_$(shell $(CC) -dumpmachine | cut -d- -f1).S)
+ARCH_S := $(wildcard shim/*_$(shell $(CC) -dumpmachine | cut -d- -f1).S)
 OBJS := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(patsubst shim/%.S,$(BUILD)/obj/%.o,$(ARCH_S))
 LIB  := $(BUILD)/libzreap.so
 

@@ -134,6 +134,7 @@ __attribute__((constructor)) static void zr_activate(void)
 		goto out;
 	}
 	zr_config_load_active();
+	zr_cancel_ready();
 	if (!zr_owned_init() || !zr_stash_init()) {
 		zr_log(ZR_ERROR, "cannot map the shim's tables; staying inert");
 		goto out;

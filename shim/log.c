@@ -4,13 +4,15 @@
  * It is called from the reaper thread, from wrappers that may run inside the app's signal
  * handlers, and from a vfork child. So it formats into a stack buffer with its own small
  * formatter (vsnprintf may allocate and is not async-signal-safe), writes the whole line with
- * one write(2) so lines from several processes do not interleave, and keeps errno as it was.
+ * one write(2) so lines from several processes do not interleave, and, making that call itself
+ * (zr_sys), leaves errno alone.
  */
 #include "zreap.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct buf {
@@ -87,7 +89,6 @@ void zr_log(enum zr_level level, const char *fmt, ...)
 {
 	if ((int)level > zr_cfg.log_level)
 		return;
-	int saved = errno;
 	char line[512];
 	struct buf b = { line, 0, sizeof line - 1 };
 	put_str(&b, "zreap[");
@@ -98,9 +99,6 @@ void zr_log(enum zr_level level, const char *fmt, ...)
 	format(&b, fmt, ap);
 	va_end(ap);
 	line[b.len++] = '\n';
-	ssize_t r;
-	do
-		r = write(STDERR_FILENO, line, b.len);
-	while (r < 0 && errno == EINTR);
-	errno = saved;
+	while (zr_sys(SYS_write, STDERR_FILENO, line, b.len) == -EINTR)
+		;
 }

@@ -1,5 +1,5 @@
 /*
- * real.c: the libc functions behind the wrappers, and the thread functions the reaper needs.
+ * real.c: the libc functions behind the wrappers, and the two cancellation functions system needs.
  *
  * We look symbols up ourselves, in the ELF hash tables of the loaded objects that
  * dl_iterate_phdr lists (in libc since glibc 2.2.4, and in musl), rather than with dlsym. The
@@ -11,9 +11,10 @@
  *  - Real functions (zr_resolve_all): the first definition after our own object in load
  *    order, as dlsym(RTLD_NEXT) finds it (then, for musl, which lists libc first, before
  *    it). Where several versions exist, the default one, as dlsym picks.
- *  - Thread functions (zr_threads_ready): the first definition anywhere. Only an active shim
- *    needs them. On glibc before 2.34 in a program that did not load libpthread, we load it
- *    with libc's own __libc_dlopen_mode, once, in the constructor.
+ *  - pthread_setcancelstate and pthread_testcancel (zr_cancel_ready), for the shim's system():
+ *    the first definition anywhere, when the shim turns active. On glibc before 2.34 they are
+ *    in libpthread, and a program that has not loaded it has no thread to cancel it: then
+ *    they stay NULL, and system() does without them.
  *
  * This runs in the constructor, or in the first wrapper call that comes before it: glibc
  * runs the app's libraries' constructors first. It takes the loader's lock, as dlsym would,
@@ -39,16 +40,13 @@ static const struct zr_want real_wants[] = {
 	W(popen), W(pclose), W(wait), W(waitpid), W(wait3), W(wait4), W(waitid), W(ptrace),
 	W(execve), W(execv), W(execvp), W(execvpe), W(fexecve), W(execveat), W(sigaction),
 	W(signal), W(bsd_signal), W(ssignal), W(sysv_signal), W(__sysv_signal), W(sigset),
-	W(sigignore), W(siginterrupt),
+	W(sigignore), W(siginterrupt), W(setuid), W(setgid), W(seteuid), W(setegid), W(setreuid),
+	W(setregid), W(setresuid), W(setresgid), W(setgroups), W(initgroups), W(unshare), W(setns),
 	{ "gnu_get_libc_version", &glibc_marker }, /* not wrapped: tells the libc (zr_libc_matches) */
 };
 #undef W
 #define W(f) { #f, (void **)&zr_thread.f }
-static const struct zr_want thread_wants[] = {
-	W(pthread_create), W(pthread_attr_init), W(pthread_attr_destroy),
-	W(pthread_attr_setdetachstate), W(pthread_attr_setstacksize), W(pthread_exit),
-	W(pthread_setcancelstate), W(pthread_testcancel),
-};
+static const struct zr_want thread_wants[] = { W(pthread_setcancelstate), W(pthread_testcancel) };
 #undef W
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -233,25 +231,9 @@ bool zr_find_all(const struct zr_want *wants, size_t count)
 	return search(wants, count, false);
 }
 
-bool zr_threads_ready(void)
+void zr_cancel_ready(void)
 {
 	search(thread_wants, COUNT(thread_wants), false);
-	if (zr_thread.pthread_create == NULL) {
-		/* glibc before 2.34 keeps the thread functions in libpthread. */
-		struct {
-			void *(*dlopen_mode)(const char *, int);
-		} libc_private = { NULL };
-		const struct zr_want dlopen_want = { "__libc_dlopen_mode", (void **)&libc_private.dlopen_mode };
-		search(&dlopen_want, 1, false);
-		if (libc_private.dlopen_mode == NULL ||
-		    libc_private.dlopen_mode("libpthread.so.0", RTLD_NOW | RTLD_GLOBAL) == NULL)
-			return false;
-		search(thread_wants, COUNT(thread_wants), false);
-	}
-	for (size_t i = 0; i < COUNT(thread_wants); i++)
-		if (*thread_wants[i].slot == NULL)
-			return false;
-	return true;
 }
 
 bool zr_libc_matches(void)

@@ -9,17 +9,37 @@
  * WNOWAIT only peeks: the zombie is reaped (waitid P_PID) only after it is known not to be
  * the app's (owned.c).
  *
+ * A thread libc does not know of. The reaper is made with our own clone (zr_clone), not
+ * pthread_create, for three reasons, each measured or seen here:
+ *  - A pthread makes libc treat the app as multi-threaded for the rest of its life: glibc's
+ *    fork then takes and releases its stdio and malloc locks around every fork and runs its
+ *    atfork bookkeeping in the child, and malloc and stdio lock for real. A PID 1 forking
+ *    /bin/true took 15 more page faults and about 5% more CPU a fork with an idle pthread,
+ *    none with an idle thread made this way.
+ *  - glibc's setuid and the like run the call in every thread it knows and abort() when the
+ *    threads disagree, which they do when per-thread state differs: setpriv, as PID 1, keeps
+ *    its capabilities with PR_SET_KEEPCAPS (per thread), sets the uid and then the gid, and the
+ *    pthread reaper, which kept none, failed the second call: setpriv aborted.
+ *  - No libpthread to load into PID 1 on glibc before 2.34, and glibc's count of threads, by
+ *    which the process ends when its last thread exits, counts only the app's.
+ * The price: the thread runs on the thread-local storage of the thread that made it, so it
+ * must never write any, errno included. It calls no libc function that can: its system calls
+ * are the shim's own (zr_sys), and everything it runs is in reaper.c, owned.c, stash.c, sys.c
+ * and log.c (tests/build.bats checks what these call). And credentials, which Linux keeps per
+ * thread, are no longer changed in it by libc: cred.c pauses the reaper around every call that
+ * changes them, and a new one starts from the calling thread, with exactly its credentials.
+ *
  * Why a sentinel. With no child at all, waitid fails with ECHILD at once instead of blocking,
  * yet an orphan can still be adopted then (its parent, say a `docker exec` session, lived
  * outside). So the reaper keeps one child of its own: a CLONE_VM process with exit signal 0,
  * which ordinary waits (no __WALL or __WCLONE) do not see, so the app's wait() still gets
  * ECHILD when its own children are gone. It shares our memory (no copy), closes every
- * descriptor, moves to /, blocks every signal and sleeps: on the main thread's exit word
- * (below, main_thread_exited), or else in rt_sigsuspend for ever. It never
- * outlives the image that made it, nor holds its memory: an exec through libc kills and reaps
- * it first (exec.c); otherwise its death signal, SIGKILL on the death of its parent the reaper
- * thread, ends it when the app execs or exits. It runs on raw system calls only, since it
- * shares the reaper's TLS (errno included).
+ * descriptor, moves to /, blocks every signal and sleeps on a futex: the main thread's exit
+ * word (below, main_thread_exited), or else one of its own. It never outlives the image that
+ * made it, nor holds its memory: an exec through libc ends and reaps it first (exec.c), with
+ * that futex as well as SIGKILL, since a sentinel made before the app changed its credentials
+ * may not be one the app can signal; otherwise its death signal, SIGKILL on the death of its
+ * parent the reaper thread, ends it when the app execs or exits.
  *
  * Head-of-line. waitid returns the first zombie in the kernel's list. If that is the app's
  * own uncollected child, every peek returns it, and the orphans behind it are hidden. Then
@@ -44,7 +64,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -58,14 +77,29 @@
 #define SYS_close_range 436
 #endif
 
-#define REAPER_STACK (256 * 1024)
+#define REAPER_STACK (64 * 1024)
+#define SENTINEL_STACK (16 * 1024)
+#define GUARD 4096
 #define SCAN_FIRST_MS 10
 #define SCAN_MAX_MS 1000
 #define SEEN_MAX 256
+/* What pthread_create asks for, less a TLS of its own (the reaper writes none), plus its tid,
+ * which the kernel zeroes when it ends. */
+#define THREAD_FLAGS                                                                              \
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |         \
+	 CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
 
-static atomic_int sentinel;  /* its pid; 0 when there is none */
-static atomic_int creating;  /* the reaper is making one */
-static atomic_int execing;   /* an exec is under way: make none (exec.c) */
+static atomic_int sentinel;      /* its pid; 0 when there is none */
+static atomic_int creating;      /* the reaper is making one */
+static atomic_int execing;       /* an exec or a pause is under way: make none (exec.c) */
+static atomic_int sentinel_quit; /* tells the sentinel to end (end_sentinel) */
+
+/* The running reaper's tid, which the kernel zeroes (and wakes as a futex) when it ends; the
+ * request to end (zr_reaper_pause); its two stacks (a reaper hands over to a new one). */
+static atomic_int reaper_tid;
+static atomic_int reaper_quit;
+static void *reaper_stacks[2];
+static int reaper_stack_in_use;
 
 pid_t zr_sentinel_pid(void)
 {
@@ -74,106 +108,76 @@ pid_t zr_sentinel_pid(void)
 /* The main thread's clear_child_tid word: the kernel zeroes it, and wakes its futex, when the
  * main thread exits; NULL when unknown or after that. */
 static int *main_exit_word;
-static bool main_gone; /* the main thread has exited while app threads lived on */
+
+/* A stack of size bytes with a guard page below it, left out of forks: its top, or NULL. */
+static void *map_stack(size_t size)
+{
+	char *p = zr_map(size + GUARD, false);
+	if (p == NULL)
+		return NULL;
+	zr_sys(SYS_mprotect, p, GUARD, PROT_NONE);
+	return p + GUARD + size;
+}
 
 /* ---- the sentinel ---- */
-
-#if defined(__x86_64__) || defined(__aarch64__)
-#define HAVE_SENTINEL 1
-#define SENTINEL_STACK (16 * 1024)
-
-static long raw_syscall4(long nr, long a, long b, long c, long d)
-{
-#if defined(__x86_64__)
-	long ret;
-	register long r10 __asm__("r10") = d;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
-			 : "rcx", "r11", "memory");
-	return ret;
-#else
-	register long x8 __asm__("x8") = nr;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
-	return x0;
-#endif
-}
-#define raw_syscall3(nr, a, b, c) raw_syscall4(nr, a, b, c, 0)
 
 /* Written by the reaper before each clone, read by the sentinel (it shares our memory). */
 static struct {
 	long max_fd;
 	pid_t tgid, reaper_tid;
-	int *main_exit_word;
-	bool tick; /* exit after a second, so the reaper can look at the threads left */
+	int *word;         /* the futex it sleeps on: main_exit_word, or else sentinel_quit */
+	bool watches_main; /* word is main_exit_word: its 0 means the main thread has exited */
 } sentinel_args;
 
 static int sentinel_main(void *arg)
 {
 	(void)arg;
-	raw_syscall3(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+	zr_sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
 	/* If the reaper thread died before the line above (an exec right after our clone), the
 	 * death signal will never come: then leave now. */
-	if (raw_syscall3(SYS_tgkill, sentinel_args.tgid, sentinel_args.reaper_tid, 0) != 0)
-		raw_syscall3(SYS_exit, 0, 0, 0);
-	raw_syscall3(SYS_prctl, PR_SET_NAME, (long)"zreap-sentinel", 0);
-	if (raw_syscall3(SYS_close_range, 0, ~0U, 0) != 0)
+	if (zr_sys(SYS_tgkill, sentinel_args.tgid, sentinel_args.reaper_tid, 0) != 0)
+		return 0;
+	zr_sys(SYS_prctl, PR_SET_NAME, "zreap-sentinel");
+	if (zr_sys(SYS_close_range, 0, ~0U, 0) != 0)
 		for (long fd = 0; fd < sentinel_args.max_fd; fd++)
-			raw_syscall3(SYS_close, fd, 0, 0);
-	raw_syscall3(SYS_chdir, (long)"/", 0, 0);
-	int *word = sentinel_args.main_exit_word;
-	int tid;
-	while (word != NULL && (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0)
-		raw_syscall4(SYS_futex, (long)word, FUTEX_WAIT, tid, 0);
-	if (word != NULL)
-		raw_syscall3(SYS_exit, 0, 0, 0); /* the main thread has exited: tell the reaper */
-	if (sentinel_args.tick) {
-		struct timespec second = { 1, 0 };
-		raw_syscall3(SYS_nanosleep, (long)&second, 0, 0);
-		raw_syscall3(SYS_exit, 0, 0, 0);
+			zr_sys(SYS_close, fd);
+	zr_sys(SYS_chdir, "/");
+	int *word = sentinel_args.word;
+	for (;;) {
+		int value = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+		if (atomic_load(&sentinel_quit) || (sentinel_args.watches_main && value == 0))
+			return 0; /* told to, or the main thread has exited: the reaper sees us go */
+		zr_sys(SYS_futex, word, FUTEX_WAIT, value, NULL);
 	}
-	unsigned long all[2] = { ~0UL, ~0UL };
-	for (;;)
-		raw_syscall3(SYS_rt_sigsuspend, (long)all, 8, 0);
-	return 0;
 }
 
 static void make_sentinel(void)
 {
 	static void *stack;
-	if (stack == NULL && (stack = zr_map(SENTINEL_STACK, false)) == NULL)
+	if (stack == NULL && (stack = map_stack(SENTINEL_STACK)) == NULL)
 		return;
 	struct rlimit nofile = { 1024, 1024 };
-	getrlimit(RLIMIT_NOFILE, &nofile);
+	zr_sys(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &nofile);
 	sentinel_args.max_fd = nofile.rlim_cur > 1048576 ? 1048576 : (long)nofile.rlim_cur;
 	sentinel_args.tgid = zr_getpid();
-	sentinel_args.reaper_tid = (pid_t)syscall(SYS_gettid);
-	sentinel_args.main_exit_word = main_exit_word;
-	sentinel_args.tick = main_gone;
-	int pid = zr_real.clone(sentinel_main, (char *)stack + SENTINEL_STACK, CLONE_VM, NULL);
+	sentinel_args.reaper_tid = zr_gettid();
+	sentinel_args.watches_main = main_exit_word != NULL;
+	sentinel_args.word = main_exit_word != NULL ? main_exit_word : (int *)&sentinel_quit;
+	atomic_store(&sentinel_quit, 0);
+	long pid = zr_clone(CLONE_VM, stack, NULL, sentinel_main, NULL);
 	if (pid > 0) {
-		atomic_store(&sentinel, pid);
-		zr_log(ZR_DEBUG, "sentinel %d", pid);
+		atomic_store(&sentinel, (pid_t)pid);
+		zr_log(ZR_DEBUG, "sentinel %ld", pid);
 	} else {
 		/* Said once: where clone cannot make it (qemu-user cannot), every retry would fail. */
 		static bool said;
 		if (!said)
-			zr_log(ZR_ERROR, "cannot start the sentinel (errno %d): an orphan adopted while the "
+			zr_log(ZR_ERROR, "cannot start the sentinel (errno %ld): an orphan adopted while the "
 					 "app has no child waits up to a second",
-			       errno);
+			       -pid);
 		said = true;
 	}
 }
-#else
-#define HAVE_SENTINEL 0
-static void make_sentinel(void)
-{
-}
-#endif
 
 /* Makes a sentinel unless an exec is under way; zr_sentinel_stop waits for us to finish. */
 static void start_sentinel(void)
@@ -185,21 +189,36 @@ static void start_sentinel(void)
 	zr_futex_wake(&creating);
 }
 
+/* Ends the sentinel and reaps it. SIGKILL ends it even when stopped; where the app may not
+ * signal it (it was made before the app changed its credentials), the futex it sleeps on does,
+ * woken until it has gone (it may be between its check and its sleep). */
+static void end_sentinel(pid_t pid)
+{
+	atomic_store(&sentinel_quit, 1);
+	bool killed = zr_sys(SYS_kill, pid, SIGKILL) == 0;
+	siginfo_t si;
+	for (;;) {
+		zr_sys(SYS_futex, sentinel_args.word, FUTEX_WAKE, 0x7fffffff);
+		si.si_pid = 0;
+		/* The reaper may collect it first (it is no longer "the sentinel" to it): ECHILD. */
+		int r = zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL | (killed ? 0 : WNOHANG), NULL);
+		if (r == -EINTR)
+			continue;
+		if (r != 0 || si.si_pid == pid)
+			return;
+		struct timespec ms = { 0, 1000000 };
+		zr_sys(SYS_nanosleep, &ms, NULL);
+	}
+}
+
 void zr_sentinel_stop(void)
 {
-	int saved = errno;
 	atomic_store(&execing, 1);
 	while (atomic_load(&creating))
 		zr_futex_wait(&creating, 1, -1);
 	pid_t pid = atomic_exchange(&sentinel, 0);
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		/* The reaper may collect it first (it is no longer "the sentinel" to it): ECHILD. */
-		siginfo_t si;
-		while (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL, NULL) != 0 && errno == EINTR)
-			;
-	}
-	errno = saved;
+	if (pid > 0)
+		end_sentinel(pid);
 }
 
 void zr_sentinel_allow(void)
@@ -270,7 +289,8 @@ static bool stash_forgotten(pid_t pid)
 	}
 	struct zr_exit e;
 	memset(&e, 0, sizeof e);
-	e.pgid = getpgid(pid);
+	long pgid = zr_sys(SYS_getpgid, pid);
+	e.pgid = pgid < 0 ? -1 : (pid_t)pgid;
 	siginfo_t si;
 	si.si_pid = 0;
 	bool reaped = zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, &e.ru) == 0 &&
@@ -382,7 +402,7 @@ static void scan_behind(void)
 }
 
 /* The head event is for the app to collect (its own child's exit, or a tracee's exit or stop):
- * wait until it does. */
+ * wait until it does, or until we are told to end. */
 static void wait_for_app(pid_t head, enum kind kind)
 {
 	long interval = SCAN_FIRST_MS;
@@ -390,6 +410,8 @@ static void wait_for_app(pid_t head, enum kind kind)
 	atomic_store(&zr_reaper_waits_collect, 1);
 	for (;;) {
 		int collected = atomic_load(&zr_collected_word);
+		if (atomic_load(&reaper_quit)) /* after the read: a pause changes the word after it */
+			break;
 		if ((kind == OWN && zr_owned_stamp(head) == 0) || peek(head) == 0)
 			break;
 		long now = zr_now_ms();
@@ -401,7 +423,7 @@ static void wait_for_app(pid_t head, enum kind kind)
 			if (left > 0 && left < wait)
 				wait = left;
 		}
-		if (zr_futex_wait(&zr_collected_word, collected, wait) != 0 && errno == ETIMEDOUT) {
+		if (zr_futex_wait(&zr_collected_word, collected, wait) == -ETIMEDOUT) {
 			scan_behind();
 			interval = interval * 2 > SCAN_MAX_MS ? SCAN_MAX_MS : interval * 2;
 		}
@@ -409,101 +431,73 @@ static void wait_for_app(pid_t head, enum kind kind)
 	atomic_store(&zr_reaper_waits_collect, 0);
 }
 
-static bool spawn_reaper_thread(void);
-
-struct other_threads {
-	pid_t self, main;
-	bool any;
-};
-
-static void note_thread(pid_t tid, void *arg)
-{
-	struct other_threads *t = arg;
-	if (tid != t->self && tid != t->main)
-		t->any = true;
-}
-
-/* True when a thread other than us and the exited main thread still lives. */
-static bool app_threads_left(void)
-{
-	struct other_threads t = { (pid_t)syscall(SYS_gettid), zr_getpid(), false };
-	return !zr_for_each_task(note_thread, &t) || t.any;
-}
+static bool spawn_reaper_thread(int stack);
 
 /*
- * The main thread has exited (pthread_exit in main). The kernel then makes the first live
- * thread the one orphans are re-parented to and whose SIGCHLDs they send: that is us, and as
- * we block SIGCHLD it would be queued for the app's threads instead of being dropped, cutting
- * their epoll_wait short. So a fresh reaper thread, last in the list, takes over and this one
- * ends: the first live app thread becomes that thread, as without the shim.
- * And glibc, which counts our thread, would not end the process when its last thread exits.
- * Nothing tells us when that is, so in this state (and only in it) the sentinel exits every
- * second and the reaper looks: with no app thread left, it ends the process as glibc would
- * have, with exit(0).
+ * The main thread has exited (pthread_exit in main) while app threads live on. The kernel then
+ * makes the first live thread the one orphans are re-parented to and whose SIGCHLDs they send:
+ * that is us, and as we block SIGCHLD it would be queued for the app's threads instead of
+ * being dropped, cutting their epoll_wait short. So a fresh reaper thread, last in the list,
+ * takes over and this one ends: the first live app thread becomes that thread, as without the
+ * shim. (When the app's last thread exits, libc ends the process, which does not count us.)
+ * True when this thread is to end.
  */
-static void exit_if_no_app_thread(void)
-{
-	if (!app_threads_left()) {
-		zr_log(ZR_INFO, "the main thread exited and no other thread is left: exit(0)");
-		exit(0);
-	}
-}
-
-static void main_thread_exited(void)
+static bool main_thread_exited(void)
 {
 	main_exit_word = NULL;
-	main_gone = true;
-	exit_if_no_app_thread();
 	zr_log(ZR_DEBUG, "the main thread exited: handing the reaper over to a new thread");
-	if (!spawn_reaper_thread())
-		zr_log(ZR_ERROR, "cannot start a new reaper thread; this one goes on");
-	else
-		zr_thread.pthread_exit(NULL);
+	/* The new thread's tid goes in reaper_tid: our end must not zero it. */
+	zr_sys(SYS_set_tid_address, NULL);
+	if (spawn_reaper_thread(!reaper_stack_in_use))
+		return true;
+	zr_sys(SYS_set_tid_address, &reaper_tid);
+	zr_log(ZR_ERROR, "cannot start a new reaper thread; this one goes on");
+	return false;
 }
 
-static void *reaper_main(void *arg)
+static int reaper_main(void *arg)
 {
 	(void)arg;
-	prctl(PR_SET_NAME, "zreap");
+	zr_sys(SYS_prctl, PR_SET_NAME, "zreap");
 	start_sentinel();
-	for (;;) {
+	while (!atomic_load(&reaper_quit)) {
 		struct zr_flight flight = zr_flight_read();
 		siginfo_t si;
 		si.si_pid = 0;
-		if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL, NULL) != 0) {
-			/* No child at all: the sentinel is gone (killed, or stopped for an exec that
-			 * failed) or could not be made (qemu-user cannot). Make one; failing that, sleep
+		int r = zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL, NULL);
+		if (r == -ECHILD) {
+			/* No child at all: the sentinel is gone (killed, or stopped for an exec or a
+			 * pause) or could not be made (qemu-user cannot). Make one; failing that, sleep
 			 * until the app spawns, or a second at most, for orphans adopted from outside. */
-			if (errno == ECHILD) {
-				int exec_state = atomic_load(&execing);
-				if (HAVE_SENTINEL && !exec_state) {
-					start_sentinel();
-					if (atomic_load(&sentinel) != 0)
-						continue;
-				}
-				if (exec_state) {
-					zr_futex_wait(&execing, exec_state, 1000);
+			int exec_state = atomic_load(&execing);
+			if (atomic_load(&reaper_quit))
+				break; /* a pause, which set execing after reaper_quit */
+			if (!exec_state) {
+				start_sentinel();
+				if (atomic_load(&sentinel) != 0)
 					continue;
-				}
-				atomic_store(&zr_reaper_waits_spawn, 1);
-				int spawned = atomic_load(&zr_spawned_word);
-				if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) != 0 &&
-				    errno == ECHILD)
-					zr_futex_wait(&zr_spawned_word, spawned, 1000);
-				atomic_store(&zr_reaper_waits_spawn, 0);
 			}
+			if (exec_state) {
+				zr_futex_wait(&execing, exec_state, 1000);
+				continue;
+			}
+			atomic_store(&zr_reaper_waits_spawn, 1);
+			int spawned = atomic_load(&zr_spawned_word);
+			if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) == -ECHILD &&
+			    !atomic_load(&reaper_quit))
+				zr_futex_wait(&zr_spawned_word, spawned, 1000);
+			atomic_store(&zr_reaper_waits_spawn, 0);
 			continue;
 		}
 		pid_t pid = si.si_pid;
-		if (pid <= 0)
+		if (r != 0 || pid <= 0 || atomic_load(&reaper_quit))
 			continue;
 		if (pid == atomic_load(&sentinel)) {
 			atomic_store(&sentinel, 0);
 			reap_orphan(pid);
-			if (main_exit_word != NULL && __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0)
-				main_thread_exited();
-			else if (main_gone)
-				exit_if_no_app_thread();
+			if (main_exit_word != NULL && __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0 &&
+			    main_thread_exited())
+				return 0;
 			start_sentinel();
 			continue;
 		}
@@ -515,30 +509,24 @@ static void *reaper_main(void *arg)
 		else
 			wait_for_app(pid, kind);
 	}
-	return NULL;
+	return 0;
 }
 
-static bool spawn_reaper_thread(void)
+/* Starts a reaper thread on reaper_stacks[stack]. It inherits the calling thread's credentials
+ * and, for the moment of the clone, a mask of every signal, so no signal can ever reach it, not
+ * even those libc reserves for itself: it is not a thread libc knows of. */
+static bool spawn_reaper_thread(int stack)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_attr_t attr;
-	if (zr_thread.pthread_attr_init(&attr) != 0)
+	if (reaper_stacks[stack] == NULL && (reaper_stacks[stack] = map_stack(REAPER_STACK)) == NULL)
 		return false;
-	zr_thread.pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* libc's own stack: glibc keeps the thread's descriptor at its top and walks it in every
-	 * fork child, so unlike our other memory it must not be left out of forks (zr_map). */
-	zr_thread.pthread_attr_setstacksize(&attr, REAPER_STACK);
-	/* The new thread inherits this mask, so no signal can ever reach it, not even before
-	 * its first instruction; the caller's own mask is restored at once. (libc leaves out of
-	 * it the signals it reserves for itself, such as glibc's SIGSETXID, which setuid() in
-	 * any thread needs every thread to take.) */
-	sigprocmask(SIG_SETMASK, &all, &old);
-	pthread_t thread;
-	int r = zr_thread.pthread_create(&thread, &attr, reaper_main, NULL);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	zr_thread.pthread_attr_destroy(&attr);
-	return r == 0;
+	uint64_t all = ~0ULL, old;
+	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+	long tid = zr_clone(THREAD_FLAGS, reaper_stacks[stack], (int *)&reaper_tid, reaper_main, NULL);
+	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
+	if (tid <= 0)
+		return false;
+	reaper_stack_in_use = stack;
+	return true;
 }
 
 bool zr_reaper_start(void)
@@ -546,10 +534,50 @@ bool zr_reaper_start(void)
 	/* Called on the main thread: glibc has it clear its tid word at exit (set_tid_address);
 	 * musl points that at another word, which the value check leaves out. */
 	int *word = NULL;
-	if (HAVE_SENTINEL && prctl(PR_GET_TID_ADDRESS, &word) == 0 && word != NULL &&
-	    *word == (int)syscall(SYS_gettid))
+	if (zr_sys(SYS_prctl, PR_GET_TID_ADDRESS, &word) == 0 && word != NULL && *word == zr_gettid())
 		main_exit_word = word;
 	if (seen == NULL && (seen = zr_map(SEEN_MAX * sizeof *seen, false)) == NULL)
 		return false;
-	return zr_threads_ready() && spawn_reaper_thread();
+	return spawn_reaper_thread(0);
+}
+
+bool zr_reaper_pause(void)
+{
+	int tid = atomic_load(&reaper_tid), last = tid;
+	if (tid == 0)
+		return true;
+	atomic_store(&reaper_quit, 1);
+	/* Its sentinel's end wakes it from waitid. From its other sleeps, a changed word does: it
+	 * may be between its check of reaper_quit and its futex wait, which a wake alone would miss. */
+	zr_sentinel_stop();
+	atomic_fetch_add(&zr_collected_word, 1);
+	zr_futex_wake(&zr_collected_word);
+	atomic_fetch_add(&zr_spawned_word, 1);
+	zr_futex_wake(&zr_spawned_word);
+	long deadline = zr_now_ms() + 1000;
+	while ((tid = atomic_load(&reaper_tid)) != 0) {
+		long left = deadline - zr_now_ms();
+		if (left <= 0) {
+			/* Asleep in waitid with no sentinel to end (qemu-user): it ends at the next exit. */
+			zr_log(ZR_DEBUG, "the reaper thread did not end within a second");
+			return false;
+		}
+		struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
+		zr_sys(SYS_futex, &reaper_tid, FUTEX_WAIT, tid, &ts); /* the kernel's wake is not private */
+	}
+	/* The kernel zeroes the tid a moment before it takes the thread out of the process, which
+	 * unshare(CLONE_NEWUSER) needs alone: wait for that too, as its /proc entry going. */
+	char path[40] = "/proc/self/task/";
+	zr_utoa((unsigned long)last, 10, path + 16);
+	struct timespec nap = { 0, 50000 };
+	while (zr_sys(SYS_faccessat, AT_FDCWD, path, F_OK) == 0 && zr_now_ms() < deadline)
+		zr_sys(SYS_nanosleep, &nap, NULL);
+	return true;
+}
+
+bool zr_reaper_resume(void)
+{
+	atomic_store(&reaper_quit, 0);
+	zr_sentinel_allow();
+	return atomic_load(&reaper_tid) != 0 || spawn_reaper_thread(reaper_stack_in_use);
 }

@@ -99,16 +99,19 @@ static int run_system(const char *line)
 	if (r == 0) {
 		/* Cancellation is held off while the command runs, then acted on (see header). */
 		int cancel_state;
-		zr_thread.pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+		if (zr_thread.pthread_setcancelstate != NULL)
+			zr_thread.pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 		if (wait_retrying(pid, &status) != pid)
 			status = -1;
-		zr_thread.pthread_setcancelstate(cancel_state, NULL);
+		if (zr_thread.pthread_setcancelstate != NULL)
+			zr_thread.pthread_setcancelstate(cancel_state, NULL);
 	} else {
 		status = 127 << 8;
 	}
 	system_release();
 	sigprocmask(SIG_SETMASK, &omask, NULL);
-	zr_thread.pthread_testcancel();
+	if (zr_thread.pthread_testcancel != NULL)
+		zr_thread.pthread_testcancel();
 	if (r != 0)
 		errno = r;
 	return status;

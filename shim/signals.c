@@ -295,7 +295,7 @@ ZR_EXPORT int siginterrupt(int sig, int interrupt)
 
 static void raise_again(int sig)
 {
-	syscall(SYS_tgkill, zr_getpid(), syscall(SYS_gettid), sig);
+	zr_sys(SYS_tgkill, zr_getpid(), zr_gettid(), sig);
 }
 
 static void on_managed(int sig, siginfo_t *si, void *uc)
@@ -392,7 +392,7 @@ void zr_signals_activate(void)
 		return;
 	slots = zr_map((NSIG_KERNEL + 1) * sizeof *slots, true);
 	if (slots == NULL) {
-		zr_log(ZR_ERROR, "cannot map the signal table (errno %d); no signal is forwarded", errno);
+		zr_log(ZR_ERROR, "cannot map the signal table; no signal is forwarded");
 		return;
 	}
 	bool learned = false;

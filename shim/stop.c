@@ -104,8 +104,7 @@ static void forward_to(pid_t pid, void *arg)
 static int unlisted_children(void)
 {
 	siginfo_t si;
-	return !(zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT, NULL) != 0 &&
-		 errno == ECHILD);
+	return zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT, NULL) != -ECHILD;
 }
 
 int zr_forward(int sig, const siginfo_t *si, bool wait_for_ignorers)
@@ -160,7 +159,7 @@ static void watch_child(pid_t pid, void *arg)
 	w->alive++;
 	if (w->count_only)
 		return;
-	int fd = w->fds < WATCH_MAX ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	int fd = w->fds < WATCH_MAX ? (int)zr_sys(SYS_pidfd_open, pid, 0) : -1;
 	if (fd < 0) {
 		w->without_fd = true;
 		return;

@@ -1,11 +1,13 @@
 /*
  * sys.c: the small system primitives the other files share.
  *
- * Everything here is async-signal-safe and allocation-free: raw futexes (a wrapper may wake the
- * reaper from inside an app's signal handler), clocks, the raw waitid that also returns rusage
- * (glibc's waitid has no rusage argument), and readers of /proc that parse into stack buffers
- * instead of using opendir/stdio, so the reaper never holds a libc lock an app's fork could
- * inherit.
+ * Everything here is async-signal-safe and allocation-free, and makes its system calls itself
+ * (zr_sys, zreap.h), so that none of it touches errno or any other thread-local storage: it
+ * runs in the reaper, a thread libc does not know of that shares another thread's TLS
+ * (reaper.c), and in wrappers inside an app's signal handlers. Raw futexes (a wrapper may wake
+ * the reaper from a signal handler), clocks, the waitid that also returns rusage (glibc's has
+ * no rusage argument), and readers of /proc that parse into stack buffers instead of using
+ * opendir/stdio, so the reaper never holds a libc lock an app's fork could inherit.
  */
 #include "zreap.h"
 
@@ -15,7 +17,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 size_t zr_utoa(unsigned long long v, unsigned base, char *out)
 {
@@ -39,20 +40,26 @@ int zr_futex_wait(atomic_int *addr, int val, long timeout_ms)
 		ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
 		tp = &ts;
 	}
-	return (int)syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+	return (int)zr_sys(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp);
 }
 
 void zr_futex_wake(atomic_int *addr)
 {
-	int saved = errno;
-	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
-	errno = saved;
+	zr_sys(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff);
+}
+
+/* A system call rather than libc's vDSO path: old glibc demangles its vDSO pointer with a
+ * guard read from the calling thread's TLS. */
+static struct timespec clock_now(clockid_t clock)
+{
+	struct timespec ts = { 0, 0 };
+	zr_sys(SYS_clock_gettime, clock, &ts);
+	return ts;
 }
 
 long zr_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	struct timespec ts = clock_now(CLOCK_MONOTONIC);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
@@ -60,19 +67,33 @@ uint32_t zr_boot_ticks(void)
 {
 	/* /proc/PID/stat counts starttime in USER_HZ ticks of CLOCK_BOOTTIME (shifted by a time
 	 * namespace exactly as our clock is); USER_HZ is 100 on every Linux architecture. */
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
+	struct timespec ts = clock_now(CLOCK_BOOTTIME);
 	return (uint32_t)((unsigned long long)ts.tv_sec * 100 + (unsigned long long)ts.tv_nsec / 10000000);
 }
 
 pid_t zr_getpid(void)
 {
-	return (pid_t)syscall(SYS_getpid);
+	return (pid_t)zr_sys(SYS_getpid);
+}
+
+pid_t zr_gettid(void)
+{
+	return (pid_t)zr_sys(SYS_gettid);
 }
 
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru)
 {
-	return (int)syscall(SYS_waitid, idtype, id, si, options, ru);
+	return (int)zr_sys(SYS_waitid, idtype, id, si, options, ru);
+}
+
+static int open_ro(const char *path, int flags)
+{
+	return (int)zr_sys(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | flags);
+}
+
+static void close_fd(int fd)
+{
+	zr_sys(SYS_close, fd);
 }
 
 /* Parses the space-separated pids of one children file, which can be longer than the buffer. */
@@ -80,9 +101,9 @@ static void each_pid_in(int fd, void (*fn)(pid_t, void *), void *arg)
 {
 	char buf[512]; /* small: the stop path runs in a signal handler (stop.c) */
 	long cur = -1;
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-		for (ssize_t i = 0; i < n; i++) {
+	long n;
+	while ((n = zr_sys(SYS_read, fd, buf, sizeof buf)) > 0 || n == -EINTR) {
+		for (long i = 0; i < n; i++) {
 			if (buf[i] >= '0' && buf[i] <= '9') {
 				cur = (cur < 0 ? 0 : cur * 10) + (buf[i] - '0');
 			} else if (cur >= 0) {
@@ -105,12 +126,12 @@ struct linux_dirent64 {
 
 bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg)
 {
-	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dir = open_ro("/proc/self/task", O_DIRECTORY);
 	if (dir < 0)
 		return false;
 	char ents[1024]; /* about 40 threads a call; small, as each_pid_in's buffer */
 	long n;
-	while ((n = syscall(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
+	while ((n = zr_sys(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
 		for (long off = 0; off < n;) {
 			struct linux_dirent64 *d = (struct linux_dirent64 *)(ents + off);
 			off += d->d_reclen;
@@ -121,7 +142,7 @@ bool zr_for_each_task(void (*fn)(pid_t, void *), void *arg)
 				fn((pid_t)tid, arg);
 		}
 	}
-	close(dir);
+	close_fd(dir);
 	return true;
 }
 
@@ -137,11 +158,11 @@ static void children_of_task(pid_t tid, void *arg)
 	char path[48] = "/proc/self/task/";
 	size_t len = 16 + zr_utoa((unsigned long)tid, 10, path + 16);
 	memcpy(path + len, "/children", sizeof "/children");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_ro(path, 0);
 	if (fd >= 0) {
 		c->listed = true;
 		each_pid_in(fd, c->fn, c->arg);
-		close(fd);
+		close_fd(fd);
 	}
 }
 
@@ -160,14 +181,14 @@ static bool read_proc(pid_t pid, const char *name, char *buf, size_t size)
 	size_t name_len = strlen(name);
 	memcpy(path + len, name, name_len + 1);
 
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_ro(path, 0);
 	if (fd < 0)
 		return false;
-	ssize_t got;
+	long got;
 	do
-		got = read(fd, buf, size - 1);
-	while (got < 0 && errno == EINTR);
-	close(fd);
+		got = zr_sys(SYS_read, fd, buf, size - 1);
+	while (got == -EINTR);
+	close_fd(fd);
 	if (got <= 0)
 		return false;
 	buf[got] = '\0';
@@ -235,14 +256,15 @@ pid_t zr_proc_tracer(pid_t pid)
 
 void *zr_map(size_t size, bool fork_keeps)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
-	if (p == MAP_FAILED)
+	long r = zr_sys(SYS_mmap, NULL, size, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r < 0 && r > -4096)
 		return NULL;
+	void *p = (void *)r;
 	/* A fork child is inert and, unless it is to keep them, never reads these: let fork skip
 	 * them, so that it neither copies them nor write-protects the pages the reaper keeps
 	 * touching. */
 	if (!fork_keeps)
-		madvise(p, size, MADV_DONTFORK);
+		zr_sys(SYS_madvise, p, size, MADV_DONTFORK);
 	return p;
 }

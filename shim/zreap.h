@@ -19,6 +19,8 @@
  *   signals.c   the app's view of the forwarded signals' dispositions
  *   stop.c      forwarding them, and ending PID 1 as the default action would
  *   reaper.c    the reaper thread and its sentinel child
+ *   clone_*.S   the clone that makes them, touching no thread-local storage
+ *   cred.c      the calls that change credentials or namespaces, made with no reaper thread
  *   sys.c       raw futexes, clocks and /proc readers the others share
  */
 #ifndef ZR_SHIM_H
@@ -115,22 +117,29 @@ struct zr_real {
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
 	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*setuid)(uid_t);
+	int (*setgid)(gid_t);
+	int (*seteuid)(uid_t);
+	int (*setegid)(gid_t);
+	int (*setreuid)(uid_t, uid_t);
+	int (*setregid)(gid_t, gid_t);
+	int (*setresuid)(uid_t, uid_t, uid_t);
+	int (*setresgid)(gid_t, gid_t, gid_t);
+	int (*setgroups)(size_t, const gid_t *);
+	int (*initgroups)(const char *, gid_t);
+	int (*unshare)(int);
+	int (*setns)(int, int);
 };
 extern struct zr_real zr_real;
 void zr_resolve_all(void);
-/* The thread functions only an active shim needs; false if they cannot be had. */
+/* The cancellation functions of the shim's system(); NULL where the program has no threads
+ * library (glibc before 2.34 without libpthread loaded), which then has no thread to cancel. */
 struct zr_thread_api {
-	int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-	int (*pthread_attr_init)(pthread_attr_t *);
-	int (*pthread_attr_destroy)(pthread_attr_t *);
-	int (*pthread_attr_setdetachstate)(pthread_attr_t *, int);
-	int (*pthread_attr_setstacksize)(pthread_attr_t *, size_t);
-	void (*pthread_exit)(void *) __attribute__((noreturn));
 	int (*pthread_setcancelstate)(int, int *);
 	void (*pthread_testcancel)(void);
 };
 extern struct zr_thread_api zr_thread;
-bool zr_threads_ready(void);
+void zr_cancel_ready(void); /* when the shim turns active */
 /* Whether this build (glibc's or musl's) is running in its own libc; after zr_resolve_all. */
 bool zr_libc_matches(void);
 bool zr_atfork_child(void (*child)(void)); /* pthread_atfork(NULL, NULL, child) */
@@ -199,15 +208,63 @@ int zr_exit_wstatus(const struct zr_exit *e);
 extern atomic_int zr_wide_waiters, zr_stashing;
 
 /* ---- sys.c ---- */
-int zr_futex_wait(atomic_int *addr, int val, long timeout_ms); /* timeout_ms < 0: none */
+/*
+ * The shim's own system calls. None of them touches errno, or anything else in thread-local
+ * storage: the reaper is a thread libc does not know of, which runs on the TLS of the thread
+ * that made it (reaper.c says why), and a wrapper in an app's signal handler must leave the
+ * app's errno alone. Each returns what the kernel returned: -errno on failure.
+ */
+#if defined(__x86_64__)
+static inline long zr_sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#elif defined(__aarch64__)
+static inline long zr_sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+#else
+#error "libzreap runs on x86_64 and aarch64: port zr_sys6 here and shim/clone_ARCH.S"
+#endif
+#define ZR_SYS_(nr, a, b, c, d, e, f, ...) \
+	zr_sys6((long)(nr), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define zr_sys(...) ZR_SYS_(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
+
+/* clone_ARCH.S: clone(flags) onto stack_top, storing the child's tid in *tid (CLONE_PARENT_SETTID,
+ * CLONE_CHILD_CLEARTID when flags ask), the child running fn(arg) and then exit(its return).
+ * Returns the child's tid or -errno; touches no thread-local storage. */
+long zr_clone(unsigned long flags, void *stack_top, int *tid, int (*fn)(void *), void *arg);
+
+int zr_futex_wait(atomic_int *addr, int val, long timeout_ms); /* 0 or -errno; timeout_ms < 0: none */
 void zr_futex_wake(atomic_int *addr);
 long zr_now_ms(void);       /* CLOCK_MONOTONIC */
-/* Private anonymous memory of the active shim, left out of fork children. NULL on failure. */
 /* Zeroed anonymous memory, left out of fork children unless fork_keeps; NULL if none. */
 void *zr_map(size_t size, bool fork_keeps);
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
+pid_t zr_gettid(void);
 size_t zr_utoa(unsigned long long v, unsigned base, char *out); /* digits (base 10 or 16), NUL; returns their count */
+/* waitid with the rusage glibc's lacks; 0 or -errno. */
 int zr_raw_waitid(idtype_t idtype, id_t id, siginfo_t *si, int options, struct rusage *ru);
 /* Call fn(id, arg) for every thread of this process, or for every child of every thread;
  * false if /proc is absent, or (children) the kernel has no task/TID/children files, which
@@ -244,6 +301,10 @@ void zr_stop_on_own_signal(int sig);
 
 /* ---- reaper.c ---- */
 bool zr_reaper_start(void);
+/* For cred.c, on an app thread: end the reaper thread and its sentinel (false if it did not end
+ * within a second and runs on), and start a new one, with the calling thread's credentials. */
+bool zr_reaper_pause(void);
+bool zr_reaper_resume(void);
 pid_t zr_sentinel_pid(void);
 /* Around an exec: kill and reap the sentinel and keep the reaper from making another; after a
  * failed exec, let it make one again. */

@@ -4,9 +4,10 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 # The release, from VERSION: built into the library (activate.c's version tag) and the tarball name.
 VERSION := $(shell cat VERSION)
-# The library links nothing but libc (shim/real.c says why).
+# The library links nothing but libc (shim/real.c says why). No stack protector: its canary is
+# read from thread-local storage, which the reaper thread must not touch (shim/reaper.c).
 ZR_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -D_GNU_SOURCE \
-             -fno-strict-aliasing -fno-omit-frame-pointer
+             -fno-strict-aliasing -fno-omit-frame-pointer -fno-stack-protector
 # Every process in a container loads this: two segments instead of four are fewer mappings to
 # make at each exec and to copy at each fork.
 ZR_DEFS ?= -Wl,-z,defs

@@ -12,7 +12,8 @@ ZR_CFLAGS := -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -D_GNU_S
 # make at each exec and to copy at each fork.
 ZR_DEFS ?= -Wl,-z,defs
 ZR_LDFLAGS := -shared -Wl,-z,now -Wl,-z,relro $(ZR_DEFS) -Wl,-z,noexecstack \
-              -Wl,-z,noseparate-code -Wl,--hash-style=gnu -Wl,--as-needed
+              -Wl,-z,noseparate-code -Wl,--hash-style=gnu -Wl,--as-needed \
+              -nostartfiles -Wl,-Bsymbolic-functions
 
 SRCS := $(wildcard shim/*.c)
 ARCH_S := $(wildcard shim/*_$(shell $(CC) -dumpmachine | cut -d- -f1).S)

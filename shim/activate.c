@@ -102,7 +102,6 @@ void zr_after_fork_child(void)
 __attribute__((constructor)) static void zr_activate(void)
 {
 	int saved = errno;
-	zr_resolve_all();
 	if (!zr_libc_matches()) {
 		/* The wrong build for this program's libc: every wrapper passes straight through to the
 		 * libc that is there, which is all an inert shim does. Say so where it matters. */

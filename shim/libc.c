@@ -8,8 +8,8 @@
  * 21 rounds), binding only those the inert path needs took the shim from 1.110 to 1.094,
  * where an empty library linked the same way costs 1.06. So the loader binds only what the
  * inert path calls (the constructor's getauxval, getenv, the string functions of the settings
- * it reads, write for its one complaint, syscall for the pid, dl_iterate_phdr for real.c),
- * and compiler-emitted memcpy and memset. Every other libc
+ * it reads, dl_iterate_phdr for real.c; the shim's own system calls are inline, zreap.h's
+ * zr_sys), and compiler-emitted memcpy and memset. Every other libc
  * function the shim calls is defined here as a hidden function of the same name, which the
  * static linker binds our calls to; it calls the libc function through a pointer that
  * zr_libc_ready fills, from the first definition in any loaded object but ours, which is the

@@ -8,20 +8,25 @@
  * against them would make every process load those two libraries too. Measured here, that
  * doubles what the shim costs an exec of /bin/true. So the library needs nothing but libc.
  *
- *  - Real functions (zr_resolve_all): the first definition after our own object in load
+ *  - Real functions (REAL in zreap.h): the first definition after our own object in load
  *    order, as dlsym(RTLD_NEXT) finds it (then, for musl, which lists libc first, before
- *    it). Where several versions exist, the default one, as dlsym picks.
+ *    it). Where several versions exist, the default one, as dlsym picks. Each is looked up at
+ *    its wrapper's first call, not all in the constructor: most processes LD_PRELOAD reaches
+ *    call few of the 45 wrapped functions, and looking all of them up was most of what the
+ *    constructor cost an exec of /bin/true (11,700 of the shim's 32,000 instructions there,
+ *    callgrind). The loaded objects' tables are recorded once, in the constructor (or in the
+ *    first wrapper call that comes before it: glibc runs the app's libraries' constructors
+ *    first); that takes the loader's lock. A lookup afterwards only reads those tables, which
+ *    stay mapped for the life of the process (objects loaded with the program are never
+ *    unloaded), so it is safe in a signal handler, in a vfork child and in the reaper. Two
+ *    threads racing to a first call store the same pointer.
  *  - pthread_setcancelstate and pthread_testcancel (zr_cancel_ready), for the shim's system():
  *    the first definition anywhere, when the shim turns active. On glibc before 2.34 they are
  *    in libpthread, and a program that has not loaded it has no thread to cancel it: then
  *    they stay NULL, and system() does without them.
  *
- * This runs in the constructor, or in the first wrapper call that comes before it: glibc
- * runs the app's libraries' constructors first. It takes the loader's lock, as dlsym would,
- * and never runs in a signal handler after the constructor. Pointers are stored with relaxed
- * atomics; two threads racing here store the same values. A function this libc lacks
- * (_Fork before glibc 2.34, execveat before 2.34, forkpty when libutil is not loaded) stays
- * NULL, and its wrapper reports ENOSYS.
+ * A function this libc lacks (_Fork before glibc 2.34, execveat before 2.34, forkpty when
+ * libutil is not loaded) is not found, and its wrapper reports ENOSYS.
  */
 #include "zreap.h"
 
@@ -34,17 +39,6 @@ struct zr_real zr_real;
 struct zr_thread_api zr_thread;
 static void *glibc_marker; /* gnu_get_libc_version, found only in glibc */
 
-#define W(f) { #f, (void **)&zr_real.f }
-static const struct zr_want real_wants[] = {
-	W(fork), W(_Fork), W(clone), W(posix_spawn), W(posix_spawnp), W(forkpty), W(system),
-	W(popen), W(pclose), W(wait), W(waitpid), W(wait3), W(wait4), W(waitid), W(ptrace),
-	W(execve), W(execv), W(execvp), W(execvpe), W(fexecve), W(execveat), W(sigaction),
-	W(signal), W(bsd_signal), W(ssignal), W(sysv_signal), W(__sysv_signal), W(sigset),
-	W(sigignore), W(siginterrupt), W(setuid), W(setgid), W(seteuid), W(setegid), W(setreuid),
-	W(setregid), W(setresuid), W(setresgid), W(setgroups), W(initgroups), W(unshare), W(setns),
-	{ "gnu_get_libc_version", &glibc_marker }, /* not wrapped: tells the libc (zr_libc_matches) */
-};
-#undef W
 #define W(f) { #f, (void **)&zr_thread.f }
 static const struct zr_want thread_wants[] = { W(pthread_setcancelstate), W(pthread_testcancel) };
 #undef W
@@ -166,6 +160,19 @@ static void *find_in(const struct object *o, const char *name)
 	return NULL;
 }
 
+/* Our own object is the one that holds this very function. */
+static bool holds_self(const struct dl_phdr_info *info)
+{
+	ElfW(Addr) self = (ElfW(Addr))&holds_self;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && self >= info->dlpi_addr + ph->p_vaddr &&
+		    self < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
+			return true;
+	}
+	return false;
+}
+
 struct search {
 	const struct zr_want *wants;
 	size_t count;
@@ -177,15 +184,7 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
 	struct search *s = data;
-	/* Our own object is the one that holds this very function. */
-	ElfW(Addr) self = (ElfW(Addr))&search_object;
-	bool is_self = false;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && self >= info->dlpi_addr + ph->p_vaddr &&
-		    self < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
-			is_self = true;
-	}
+	bool is_self = holds_self(info);
 	if (is_self)
 		s->self_seen = true;
 	if (is_self || (s->after_self && !s->self_seen))
@@ -217,13 +216,63 @@ static bool search(const struct zr_want *wants, size_t count, bool after_self)
 	return true;
 }
 
-void zr_resolve_all(void)
+/* ---- real functions: the objects loaded with the program, recorded once ---- */
+
+/* A program loads a few objects at start, a large one a few dozen; past this many the
+ * lookups that find nothing in them take the loader's lock (see zr_real_resolve). */
+#define MAX_OBJECTS 32
+static struct object objects[MAX_OBJECTS];
+static int object_count;
+static int first_after_self;  /* objects[first_after_self..] followed ours in load order */
+static bool objects_overflow; /* more objects than MAX_OBJECTS were loaded */
+static int objects_recorded;  /* atomic: the fields above are set */
+
+static int record_object(struct dl_phdr_info *info, size_t size, void *data)
 {
-	/* Once over the loaded objects on glibc, where everything follows us. musl lists libc
-	 * before the preloaded objects, and a libc may lack some (_Fork, execveat, and musl
-	 * gnu_get_libc_version): look again, everywhere but in ourselves, for what is missing. */
-	if (!search(real_wants, COUNT(real_wants), true))
-		search(real_wants, COUNT(real_wants), false);
+	(void)size, (void)data;
+	if (holds_self(info)) {
+		first_after_self = object_count;
+		return 0;
+	}
+	if (object_count == MAX_OBJECTS) {
+		objects_overflow = true;
+		return 1;
+	}
+	if (open_object(info, &objects[object_count]))
+		object_count++;
+	return 0;
+}
+
+static void record_objects(void)
+{
+	if (__atomic_load_n(&objects_recorded, __ATOMIC_ACQUIRE))
+		return;
+	object_count = first_after_self = 0;
+	objects_overflow = false;
+	dl_iterate_phdr(record_object, NULL);
+	__atomic_store_n(&objects_recorded, 1, __ATOMIC_RELEASE);
+}
+
+/* Searches the objects after ours, then (musl) those before it. */
+void *zr_real_resolve(void **slot, const char *name)
+{
+	record_objects();
+	void *addr = NULL;
+	for (int i = first_after_self; addr == NULL && i < object_count; i++)
+		addr = find_in(&objects[i], name);
+	if (addr == NULL && objects_overflow) {
+		/* Some objects after ours were not recorded: search them all as dlsym would,
+		 * before the objects ahead of ours. Only a process that loaded over
+		 * MAX_OBJECTS objects at start and lacks the function in those gets here. */
+		struct zr_want want = { name, &addr };
+		if (!search(&want, 1, true))
+			search(&want, 1, false);
+	}
+	for (int i = 0; addr == NULL && i < first_after_self; i++)
+		addr = find_in(&objects[i], name);
+	if (addr != NULL)
+		__atomic_store_n(slot, addr, __ATOMIC_RELAXED);
+	return addr;
 }
 
 bool zr_find_all(const struct zr_want *wants, size_t count)
@@ -238,7 +287,8 @@ void zr_cancel_ready(void)
 
 bool zr_libc_matches(void)
 {
-	bool glibc = __atomic_load_n(&glibc_marker, __ATOMIC_RELAXED) != NULL;
+	bool glibc = __atomic_load_n(&glibc_marker, __ATOMIC_RELAXED) != NULL ||
+		     zr_real_resolve(&glibc_marker, "gnu_get_libc_version") != NULL;
 #ifdef ZR_LIBC_MUSL
 	return !glibc;
 #else
@@ -246,7 +296,10 @@ bool zr_libc_matches(void)
 #endif
 }
 
-extern void *__dso_handle; /* every shared object's own, from the compiler's crtbeginS.o */
+/* glibc files an atfork handler under the object it belongs to, so as to drop it if that object
+ * is unloaded. The shim is linked without the compiler's start files, which would define
+ * __dso_handle (Makefile), and is never unloaded: any address of its own names it. */
+static const char zr_dso_handle;
 
 bool zr_atfork_child(void (*child)(void))
 {
@@ -263,6 +316,6 @@ bool zr_atfork_child(void (*child)(void))
 	};
 	search(wants, 2, false);
 	if (f.register_atfork != NULL)
-		return f.register_atfork(NULL, NULL, child, __dso_handle) == 0;
+		return f.register_atfork(NULL, NULL, child, (void *)&zr_dso_handle) == 0;
 	return f.pthread_atfork != NULL && f.pthread_atfork(NULL, NULL, child) == 0;
 }

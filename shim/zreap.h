@@ -131,7 +131,14 @@ struct zr_real {
 	int (*setns)(int, int);
 };
 extern struct zr_real zr_real;
-void zr_resolve_all(void);
+/* Looks NAME up and stores it in SLOT (real.c); NULL where no object defines it. Reads only
+ * tables recorded in the constructor: safe in a signal handler. */
+void *zr_real_resolve(void **slot, const char *name);
+static inline void *zr_real_fn(void **slot, const char *name)
+{
+	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	return ZR_LIKELY(f != NULL) ? f : zr_real_resolve(slot, name);
+}
 /* The cancellation functions of the shim's system(); NULL where the program has no threads
  * library (glibc before 2.34 without libpthread loaded), which then has no thread to cancel. */
 struct zr_thread_api {
@@ -140,14 +147,11 @@ struct zr_thread_api {
 };
 extern struct zr_thread_api zr_thread;
 void zr_cancel_ready(void); /* when the shim turns active */
-/* Whether this build (glibc's or musl's) is running in its own libc; after zr_resolve_all. */
+/* Whether this build (glibc's or musl's) is running in its own libc. */
 bool zr_libc_matches(void);
 bool zr_atfork_child(void (*child)(void)); /* pthread_atfork(NULL, NULL, child) */
-/* A wrapper can run before our constructor (glibc runs the app's libraries' constructors
- * first), so the first call of any wrapper may have to resolve. After the constructor every
- * pointer is set and no wrapper ever looks a symbol up (that takes the loader's lock, which is
- * not async-signal-safe). */
-#define REAL(f) (ZR_LIKELY(zr_real.f != NULL) ? zr_real.f : (zr_resolve_all(), zr_real.f))
+/* The real function F of libc, looked up at its first call (real.c says why). */
+#define REAL(f) ((__typeof__(zr_real.f))zr_real_fn((void **)&zr_real.f, #f))
 
 /* ---- libc.c ---- */
 /* Binds the libc functions only an active shim calls (libc.c says why they are not imports);

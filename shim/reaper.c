@@ -40,6 +40,12 @@
  * that futex as well as SIGKILL, since a sentinel made before the app changed its credentials
  * may not be one the app can signal; otherwise its death signal, SIGKILL on the death of its
  * parent the reaper thread, ends it when the app execs or exits.
+ * Waits with __WALL or __WCLONE do see it. An app that makes one for any child (strace -f,
+ * which runs until such a wait says ECHILD; debuggers; programs of clone children) would wait
+ * for it for ever, so at the first such wait (wait.c) the sentinel ends for good, before the
+ * app's call is made (zr_sentinel_forgo). From then on the reaper, finding no child at all,
+ * sleeps until the app spawns, or a second at most: an orphan adopted from outside while PID 1
+ * has no child is reaped within a second.
  *
  * Head-of-line. waitid returns the first zombie in the kernel's list. If that is the app's
  * own uncollected child, every peek returns it, and the orphans behind it are hidden. Then
@@ -90,6 +96,10 @@ static atomic_int sentinel;      /* its pid; 0 when there is none */
 static atomic_int creating;      /* the reaper is making one */
 static atomic_int execing;       /* an exec or a pause is under way: make none (exec.c) */
 static atomic_int sentinel_quit; /* tells the sentinel to end (end_sentinel) */
+/* The app waits with __WALL or __WCLONE: FORGOING while the sentinel is being ended, FORGONE
+ * once it is gone, never to be made again (zr_sentinel_forgo). */
+enum { WANTED, FORGOING, FORGONE };
+static atomic_int sentinel_forgone;
 
 /* The running reaper's tid, which the kernel zeroes (and wakes as a futex) when it ends; the
  * request to end (zr_reaper_pause); its two stacks (a reaper hands over to a new one). */
@@ -176,11 +186,12 @@ static void make_sentinel(void)
 	}
 }
 
-/* Makes a sentinel unless an exec is under way; zr_sentinel_stop waits for us to finish. */
+/* Makes a sentinel unless an exec is under way or the app waits with __WALL;
+ * zr_sentinel_stop and zr_sentinel_forgo wait for us to finish. */
 static void start_sentinel(void)
 {
 	atomic_store(&creating, 1);
-	if (!atomic_load(&execing))
+	if (!atomic_load(&execing) && atomic_load(&sentinel_forgone) == WANTED)
 		make_sentinel();
 	atomic_store(&creating, 0);
 	zr_futex_wake(&creating);
@@ -208,14 +219,35 @@ static void end_sentinel(pid_t pid)
 	}
 }
 
-void zr_sentinel_stop(void)
+/* Ends the sentinel there is, once no reaper is making one that would escape the flag set. */
+static void end_current_sentinel(void)
 {
-	atomic_store(&execing, 1);
 	while (atomic_load(&creating))
 		zr_futex_wait(&creating, 1, -1);
 	pid_t pid = atomic_exchange(&sentinel, 0);
 	if (pid > 0)
 		end_sentinel(pid);
+}
+
+void zr_sentinel_stop(void)
+{
+	atomic_store(&execing, 1);
+	end_current_sentinel();
+}
+
+void zr_sentinel_forgo(void)
+{
+	int state = WANTED;
+	if (atomic_compare_exchange_strong(&sentinel_forgone, &state, FORGOING)) {
+		end_current_sentinel();
+		atomic_store(&sentinel_forgone, FORGONE);
+		zr_futex_wake(&sentinel_forgone);
+		zr_log(ZR_DEBUG, "the app waits with __WALL or __WCLONE: no sentinel from now on");
+		return;
+	}
+	/* Another thread is ending it: this wait, too, must not see it. */
+	while ((state = atomic_load(&sentinel_forgone)) == FORGOING)
+		zr_futex_wait(&sentinel_forgone, FORGOING, -1);
 }
 
 void zr_sentinel_allow(void)

@@ -10,7 +10,9 @@
  *   - brackets a wide wait (any child, a process group) with zr_wide_waiters, so the reaper
  *     never stashes a child such a wait was about to return; a wait for one pid instead
  *     looks in the stash again if the kernel says ECHILD, which is what it says once the
- *     reaper has taken that pid, after any stashing under way has been published.
+ *     reaper has taken that pid, after any stashing under way has been published;
+ *   - before the first wide wait with __WALL or __WCLONE, which would see the reaper's
+ *     sentinel, ends it for good (reaper.c).
  * The real call is made with the app's own options, blocking and signal behaviour: EINTR,
  * WNOHANG, WUNTRACED, WCONTINUED, __WALL and the rest are the kernel's, untouched.
  */
@@ -30,8 +32,10 @@ static void stashing_done(void)
 		zr_futex_wait(&zr_stashing, 1, -1);
 }
 
-static void enter_wide(void)
+static void enter_wide(int options)
 {
+	if (options & (__WALL | __WCLONE))
+		zr_sentinel_forgo();
 	atomic_fetch_add(&zr_wide_waiters, 1);
 	stashing_done();
 }
@@ -67,7 +71,7 @@ pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru)
 	}
 	bool wide = idtype != P_PID;
 	if (wide)
-		enter_wide();
+		enter_wide(options);
 	struct zr_exit e;
 	int st = 0;
 	pid_t r = 0;
@@ -143,7 +147,7 @@ ZR_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 		match_id = (id_t)getpgid(0);
 	bool wide = idtype == P_ALL || idtype == P_PGID;
 	if (wide)
-		enter_wide();
+		enter_wide(options);
 	struct zr_exit e;
 	siginfo_t si;
 	int r = 0;

@@ -313,6 +313,8 @@ pid_t zr_sentinel_pid(void);
 /* Around an exec: kill and reap the sentinel and keep the reaper from making another; after a
  * failed exec, let it make one again. */
 void zr_sentinel_stop(void);
+/* The app waits with __WALL or __WCLONE for any child: end the sentinel and make no other. */
+void zr_sentinel_forgo(void);
 void zr_sentinel_allow(void);
 
 #endif

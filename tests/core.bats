@@ -400,11 +400,11 @@ one_zreap_line() {
 	[ "$(val reaped "$output")" = 0 ]
 }
 
-# run_outside as_pid1|bare_pid1: lone outside as PID 1; once it is ready, a process entering
-# its namespace from outside (nsenter) leaves it an orphan, `sleep 0.3`.
+# run_outside as_pid1|bare_pid1 [MODE]: lone MODE (default outside) as PID 1; once it is ready,
+# a process entering its namespace from outside (nsenter) leaves it an orphan, `sleep 0.3`.
 run_outside() {
 	local out="$BATS_TEST_TMPDIR/out" err="$BATS_TEST_TMPDIR/err" bg p1
-	"$1" ZREAP_LOG=info "$H/lone" outside >"$out" 2>"$err" 3>&- &
+	"$1" ZREAP_LOG=info "$H/lone" "${2:-outside}" >"$out" 2>"$err" 3>&- &
 	bg=$!
 	wait_for 10000 grep -qx ready "$out"
 	p1=$(find_ns_init "$bg")
@@ -426,6 +426,20 @@ run_outside() {
 	[ "$(val reaped "$line")" = 1 ]
 	[ "$(val latency_ms "$line")" -le 200 ]
 	[[ $stderr == *"reaped orphan $(val adopted "$line") (sleep)"* ]]
+}
+
+@test "after a wait with __WALL (as strace -f makes), no sentinel; that orphan is reaped within 1 s" {
+	run_outside as_pid1 outside-wall
+	[ "$(val sentinels "$output")" = 1 ]
+	# The sentinel is gone before the app's first wait that would see it, for good.
+	[ "$(val wall_echild "$output")" = 1 ]
+	[ "$(val sentinels_after "$output")" = 0 ]
+	line=$(grep '^adopted=' <<<"$output")
+	[ "$(val comm "$line")" = sleep ]
+	[ "$(val reaped "$line")" = 1 ]
+	# No child at all and no sentinel: the reaper looks again once a second.
+	[ "$(val latency_ms "$line")" -le 1200 ]
+	[ "$(val echild_after "$output")" = 1 ]
 }
 
 @test "control: without the shim the orphan from outside stays a zombie" {

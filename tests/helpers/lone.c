@@ -1,5 +1,5 @@
 /* lone: an orphan adopted while PID 1 has no child of its own still gets reaped.
- * usage: lone inside | outside
+ * usage: lone inside | outside | outside-wall
  *   inside   fork a child that forks an orphan named "zr-orphan" (it sleeps 300 ms, then
  *            exits 7) and exits; wait for that child only, so no own child is left; then
  *            watch the orphan. Prints "orphan=PID", "sentinels=N" (the shim's sentinel
@@ -12,6 +12,9 @@
  *            and watch it: "adopted=PID comm=C zombie_seen=0|1 reaped=0|1 latency_ms=L"
  *            (L: ms from first seeing it a zombie until it was gone: 0 if it was never
  *            seen as one, -1 if it was not gone), then "echild_after=0|1".
+ *   outside-wall  the same, but first wait as strace -f does, for any child with __WALL
+ *            (and WNOHANG), which would see the shim's sentinel: after "sentinels=N" it
+ *            prints "wall_echild=0|1" (that wait failed with ECHILD) and "sentinels_after=N".
  * "Reaped" means gone within 1800 ms of when we started watching it. */
 #include "probe.h"
 
@@ -97,11 +100,18 @@ static int inside(void)
 	return 0;
 }
 
-static int outside(void)
+static int outside(int wall)
 {
 	struct zk_census c = settled_census(0);
-	printf("sentinels=%d\nlive=%d zombies=%d\nechild=%d\nready\n", c.sentinels, c.live,
-	       c.zombies, echild_now());
+	printf("sentinels=%d\nlive=%d zombies=%d\nechild=%d\n", c.sentinels, c.live, c.zombies,
+	       echild_now());
+	if (wall) {
+		int st;
+		errno = 0;
+		int echild = waitpid(-1, &st, __WALL | WNOHANG) == -1 && errno == ECHILD;
+		printf("wall_echild=%d\nsentinels_after=%d\n", echild, zk_children().sentinels);
+	}
+	printf("ready\n");
 	fflush(stdout);
 	long end = zk_now_ms() + 10000;
 	int pid = 0;
@@ -124,8 +134,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "inside") == 0)
 		return inside();
-	if (argc > 1 && strcmp(argv[1], "outside") == 0)
-		return outside();
-	fprintf(stderr, "usage: lone inside|outside\n");
+	if (argc > 1 && strncmp(argv[1], "outside", 7) == 0)
+		return outside(strcmp(argv[1], "outside-wall") == 0);
+	fprintf(stderr, "usage: lone inside|outside|outside-wall\n");
 	return 2;
 }

@@ -43,9 +43,13 @@
  * Waits with __WALL or __WCLONE do see it. An app that makes one for any child (strace -f,
  * which runs until such a wait says ECHILD; debuggers; programs of clone children) would wait
  * for it for ever, so at the first such wait (wait.c) the sentinel ends for good, before the
- * app's call is made (zr_sentinel_forgo). From then on the reaper, finding no child at all,
- * sleeps until the app spawns, or a second at most: an orphan adopted from outside while PID 1
- * has no child is reaped within a second.
+ * app's call is made (zr_sentinel_forgo).
+ *
+ * Without a sentinel (forgone, or where clone cannot make one: qemu-user), nothing could wake
+ * the reaper from a blocking waitid but a child's exit: not a pause for a credential change,
+ * not the main thread's end. So it does not block there: it looks (WNOHANG) and naps on a
+ * futex that the app's spawns and a pause wake, 10 ms after the last event, then ever longer,
+ * up to a second. An orphan then waits up to that long to be reaped.
  *
  * Head-of-line. waitid returns the first zombie in the kernel's list. If that is the app's
  * own uncollected child, every peek returns it, and the orphans behind it are hidden. Then
@@ -85,6 +89,8 @@
 #define GUARD 4096
 #define SCAN_FIRST_MS 10
 #define SCAN_MAX_MS 1000
+#define NAP_FIRST_MS 10 /* the naps without a sentinel (above) */
+#define NAP_MAX_MS 1000
 #define SEEN_MAX 256
 /* What pthread_create asks for, less a TLS of its own (the reaper writes none), plus its tid,
  * which the kernel zeroes when it ends. */
@@ -219,27 +225,65 @@ static void end_sentinel(pid_t pid)
 	}
 }
 
-/* Ends the sentinel there is, once no reaper is making one that would escape the flag set. */
-static void end_current_sentinel(void)
+/* How many threads have taken a sentinel's pid out of `sentinel` and not yet seen it reaped:
+ * zr_sentinel_forgo waits for them, so that no sentinel is left for the app's wait to find. */
+static atomic_int sentinels_taken;
+
+static void taken_done(void)
 {
-	while (atomic_load(&creating))
-		zr_futex_wait(&creating, 1, -1);
-	pid_t pid = atomic_exchange(&sentinel, 0);
-	if (pid > 0)
-		end_sentinel(pid);
+	atomic_fetch_sub(&sentinels_taken, 1);
+	zr_futex_wake(&sentinels_taken);
 }
 
 void zr_sentinel_stop(void)
 {
 	atomic_store(&execing, 1);
-	end_current_sentinel();
+	while (atomic_load(&creating))
+		zr_futex_wait(&creating, 1, -1);
+	atomic_fetch_add(&sentinels_taken, 1);
+	pid_t pid = atomic_exchange(&sentinel, 0);
+	if (pid > 0)
+		end_sentinel(pid);
+	taken_done();
+}
+
+/* Ends the sentinel and waits until it has been reaped, by the reaper if it runs: a reaper
+ * that read the sentinel's pid just before it was taken may be about to block in waitid, and
+ * only that zombie, left in place, is sure to wake it. If no reaper takes it within 100 ms (none
+ * runs, or it waits for the app: wait_for_app), we reap it ourselves. */
+static void forgo_sentinel(void)
+{
+	while (atomic_load(&creating))
+		zr_futex_wait(&creating, 1, -1);
+	pid_t pid = atomic_exchange(&sentinel, 0);
+	if (pid <= 0)
+		return;
+	atomic_store(&sentinel_quit, 1);
+	bool killed = zr_sys(SYS_kill, pid, SIGKILL) == 0;
+	zr_sys(SYS_futex, sentinel_args.word, FUTEX_WAKE, 0x7fffffff);
+	long deadline = zr_now_ms() + 100;
+	while (killed && atomic_load(&reaper_tid) != 0 && zr_now_ms() < deadline) {
+		siginfo_t si;
+		if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) == -ECHILD)
+			return;
+		struct timespec ms = { 0, 1000000 };
+		zr_sys(SYS_nanosleep, &ms, NULL);
+	}
+	end_sentinel(pid);
 }
 
 void zr_sentinel_forgo(void)
 {
 	int state = WANTED;
 	if (atomic_compare_exchange_strong(&sentinel_forgone, &state, FORGOING)) {
-		end_current_sentinel();
+		/* A handler of this thread's making the same wait would wait for us for ever. */
+		uint64_t all = ~0ULL, mask;
+		zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof all);
+		forgo_sentinel();
+		int taken;
+		while ((taken = atomic_load(&sentinels_taken)) != 0)
+			zr_futex_wait(&sentinels_taken, taken, -1);
+		zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 		atomic_store(&sentinel_forgone, FORGONE);
 		zr_futex_wake(&sentinel_forgone);
 		zr_log(ZR_DEBUG, "the app waits with __WALL or __WCLONE: no sentinel from now on");
@@ -484,51 +528,83 @@ static bool main_thread_exited(void)
 	return false;
 }
 
+/* No sentinel (see the header): naps until the app spawns, a pause, or NAP ms; true when woken
+ * before that. Hands the reaper over first if the main thread has exited, which no sentinel
+ * will report (*handed_over is then set). */
+static bool nap_without_sentinel(long nap, bool *handed_over)
+{
+	*handed_over = false;
+	if (main_exit_word != NULL && __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0 &&
+	    main_thread_exited()) {
+		*handed_over = true;
+		return true;
+	}
+	atomic_store(&zr_reaper_waits_spawn, 1);
+	int spawned = atomic_load(&zr_spawned_word);
+	siginfo_t si;
+	si.si_pid = 0;
+	int r = zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL);
+	bool woken = true;
+	if ((r == -ECHILD || (r == 0 && si.si_pid == 0)) && !atomic_load(&reaper_quit))
+		woken = zr_futex_wait(&zr_spawned_word, spawned, nap) != -ETIMEDOUT;
+	atomic_store(&zr_reaper_waits_spawn, 0);
+	return woken;
+}
+
 static int reaper_main(void *arg)
 {
 	(void)arg;
 	zr_sys(SYS_prctl, PR_SET_NAME, "zreap");
 	start_sentinel();
+	long nap = NAP_FIRST_MS;
 	while (!atomic_load(&reaper_quit)) {
 		struct zr_flight flight = zr_flight_read();
 		siginfo_t si;
 		si.si_pid = 0;
-		int r = zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL, NULL);
-		if (r == -ECHILD) {
-			/* No child at all: the sentinel is gone (killed, or stopped for an exec or a
-			 * pause) or could not be made (qemu-user cannot). Make one; failing that, sleep
-			 * until the app spawns, or a second at most, for orphans adopted from outside. */
+		/* With a sentinel, sleep in waitid until a child exits; without, only look. */
+		int block = atomic_load(&sentinel) != 0 ? 0 : WNOHANG;
+		int r = zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL | block, NULL);
+		if (r == -ECHILD || (r == 0 && si.si_pid == 0)) {
+			/* No exit to act on, and no sentinel: it is gone (killed, or stopped for an exec
+			 * or a pause), forgone, or could not be made (qemu-user cannot). Make one, where
+			 * wanted; else nap. */
 			int exec_state = atomic_load(&execing);
 			if (atomic_load(&reaper_quit))
 				break; /* a pause, which set execing after reaper_quit */
-			if (!exec_state) {
-				start_sentinel();
-				if (atomic_load(&sentinel) != 0)
-					continue;
-			}
 			if (exec_state) {
 				zr_futex_wait(&execing, exec_state, 1000);
 				continue;
 			}
-			atomic_store(&zr_reaper_waits_spawn, 1);
-			int spawned = atomic_load(&zr_spawned_word);
-			if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) == -ECHILD &&
-			    !atomic_load(&reaper_quit))
-				zr_futex_wait(&zr_spawned_word, spawned, 1000);
-			atomic_store(&zr_reaper_waits_spawn, 0);
+			start_sentinel();
+			if (atomic_load(&sentinel) != 0)
+				continue;
+			bool handed_over;
+			bool woken = nap_without_sentinel(nap, &handed_over);
+			if (handed_over)
+				return 0;
+			nap = woken ? NAP_FIRST_MS : (nap * 2 > NAP_MAX_MS ? NAP_MAX_MS : nap * 2);
 			continue;
 		}
+		nap = NAP_FIRST_MS;
 		pid_t pid = si.si_pid;
 		if (r != 0 || pid <= 0 || atomic_load(&reaper_quit))
 			continue;
 		if (pid == atomic_load(&sentinel)) {
-			atomic_store(&sentinel, 0);
-			reap_orphan(pid);
-			if (main_exit_word != NULL && __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0 &&
-			    main_thread_exited())
-				return 0;
-			start_sentinel();
-			continue;
+			/* Counted before it is taken: see zr_sentinel_forgo. If another thread took it
+			 * first, it is an orphan like any other to us now. */
+			atomic_fetch_add(&sentinels_taken, 1);
+			pid_t expected = pid;
+			bool ours = atomic_compare_exchange_strong(&sentinel, &expected, 0);
+			if (ours)
+				reap_orphan(pid);
+			taken_done();
+			if (ours) {
+				if (main_exit_word != NULL &&
+				    __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0 && main_thread_exited())
+					return 0;
+				start_sentinel();
+				continue;
+			}
 		}
 		enum kind kind = zr_is_exit(si.si_code) ? classify(pid, flight) : TRACEE;
 		if (kind == ORPHAN)
@@ -587,7 +663,7 @@ bool zr_reaper_pause(void)
 	while ((tid = atomic_load(&reaper_tid)) != 0) {
 		long left = deadline - zr_now_ms();
 		if (left <= 0) {
-			/* Asleep in waitid with no sentinel to end (qemu-user): it ends at the next exit. */
+			/* Not woken in time: in waitid, its sentinel already gone by another path. */
 			zr_log(ZR_DEBUG, "the reaper thread did not end within a second");
 			return false;
 		}

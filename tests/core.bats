@@ -186,6 +186,16 @@ check_eintr_seen() {
 	check_calls 400
 }
 
+@test "no EINTR after pthread_exit in main either when the app waits with __WALL (no sentinel)" {
+	run --separate-stderr as_pid1 ZREAP_LOG=debug "$H/eintr" dfl 400 mainexit wall
+	echo "$output"; echo "stderr: $stderr"
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"no sentinel from now on"* ]]
+	[[ $stderr == *"handing the reaper over"* ]]
+	[ "$(val zombies "$output")" = 0 ]
+	check_calls 400
+}
+
 # ---- 3. inert when not PID 1; nothing visible changed when active ----
 
 @test "not PID 1: the shim leaves threads, handlers and masks alone, in parent and child" {
@@ -442,6 +452,7 @@ adopted_reaped() {
 	# No child at all and no sentinel: the reaper looks again once a second.
 	adopted_reaped 1200
 	[ "$(val echild_after "$output")" = 1 ]
+	[ "$(val sentinels_end "$output")" = 0 ]
 }
 
 @test "control: without the shim the orphan from outside stays a zombie" {

@@ -39,6 +39,21 @@ PY=/usr/bin/python3
 	zeros zombies
 }
 
+@test "the same after a wait with __WALL (no sentinel): the drop is not held up, the reaper follows it" {
+	# Without a sentinel to end, a reaper asleep in waitid could not be woken for the change:
+	# each call waited a second for it, and it kept root.
+	run timeout 20 unshare --pid --fork --mount-proc env LD_PRELOAD="$LIB" "$PY" "$ROOT/tests/helpers/dropper.py" --wall
+	echo "$output"
+	[ "$status" -eq 0 ]
+	res=$output
+	[ "$(field threads)" = 2 ]
+	[ "$(field same)" = 1 ]
+	[ "$(field uid)" = 65534 ]
+	[ "$(field sentinels)" = 0 ]
+	[ "$(field drop_ms)" -lt 500 ]
+	zeros zombies
+}
+
 @test "control: without the shim the same PID 1 drops and leaves its orphans zombies" {
 	run timeout 20 unshare --pid --fork --mount-proc "$PY" "$ROOT/tests/helpers/dropper.py"
 	echo "$output"

@@ -17,7 +17,7 @@ traced() {
 	local f=$BATS_TEST_TMPDIR/trace
 	run timeout -s KILL 20 unshare --pid --fork --mount-proc --kill-child env "$@" \
 		strace -f -q -e trace=none -o "$f" \
-		sh -c '(sleep 0.2; exit 4) & sh -c "exit 3"; echo inner=$?; exit 5'
+		sh -c '(sleep 0.5; exit 4) & sh -c "exit 3"; echo inner=$?; exit 5'
 	trace=$(grep -o 'exited with [0-9]*' "$f" | sort | tr '\n' ' ')
 	echo "status: $status"; echo "$output"; echo "trace: $trace"
 }

@@ -1,5 +1,5 @@
 /* eintr: does anything cut a PID-1 app's sleeps short while children and orphans die?
- * usage: eintr dfl|handler MS [mainexit]
+ * usage: eintr dfl|handler MS [mainexit] [wall]
  *   dfl      SIGCHLD left SIG_DFL (what the shim must not disturb)
  *   handler  the app itself installs a SIGCHLD handler with SA_RESTART (a control: the four
  *            calls below are never restarted, so EINTR must then be seen)
@@ -11,7 +11,9 @@
  * shim: a kernel quirk of epoll_wait, which is not restarted like the other three.) Meanwhile the main thread runs nanosleep, poll(NULL,0),
  * select(0,...) and epoll_wait on an empty set, each for MS milliseconds, retrying with the
  * time left on EINTR. With "mainexit", all that runs in a second thread while the main
- * thread ends itself with pthread_exit (the process lives on: a pattern some apps use). Prints per call "NAME eintr=N elapsed=MS ret=R", then
+ * thread ends itself with pthread_exit (the process lives on: a pattern some apps use). With
+ * "wall", main first waits for any child with __WALL and WNOHANG, as strace -f does (the shim
+ * then runs without its sentinel). Prints per call "NAME eintr=N elapsed=MS ret=R", then
  * "children=N during=N sigchld=N" and, once stable, "zombies=K". */
 #include "probe.h"
 #include <poll.h>
@@ -154,12 +156,16 @@ static void *run_thread(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc < 3 || (strcmp(argv[1], "handler") != 0 && strcmp(argv[1], "dfl") != 0)) {
-		fprintf(stderr, "usage: eintr dfl|handler MS [mainexit]\n");
+		fprintf(stderr, "usage: eintr dfl|handler MS [mainexit] [wall]\n");
 		return 2;
 	}
 	handler = strcmp(argv[1], "handler") == 0;
 	ms = atol(argv[2]);
 	mainexit = argc > 3 && strcmp(argv[3], "mainexit") == 0;
+	if (argc > 4 && strcmp(argv[4], "wall") == 0) {
+		int st;
+		waitpid(-1, &st, __WALL | WNOHANG);
+	}
 	if (!mainexit)
 		return run();
 	leader = getpid();

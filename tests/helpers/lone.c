@@ -14,7 +14,8 @@
  *            seen as one, -1 if it was not gone), then "echild_after=0|1".
  *   outside-wall  the same, but first wait as strace -f does, for any child with __WALL
  *            (and WNOHANG), which would see the shim's sentinel: after "sentinels=N" it
- *            prints "wall_echild=0|1" (that wait failed with ECHILD) and "sentinels_after=N".
+ *            prints "wall_echild=0|1" (that wait failed with ECHILD) and "sentinels_after=N",
+ *            and at the end "sentinels_end=N".
  * "Reaped" means gone within 1800 ms of when we started watching it. */
 #include "probe.h"
 
@@ -127,6 +128,8 @@ static int outside(int wall)
 	printf("adopted=%d comm=%s zombie_seen=%d reaped=%d latency_ms=%ld\n", pid, comm, zat >= 0,
 	       gone, gone ? (zat >= 0 ? gat - zat : 0) : -1);
 	printf("echild_after=%d\n", echild_now());
+	if (wall)
+		printf("sentinels_end=%d\n", zk_children().sentinels);
 	return 0;
 }
 

@@ -18,8 +18,9 @@
  *    first wrapper call that comes before it: glibc runs the app's libraries' constructors
  *    first); that takes the loader's lock. A lookup afterwards only reads those tables, which
  *    stay mapped for the life of the process (objects loaded with the program are never
- *    unloaded), so it is safe in a signal handler, in a vfork child and in the reaper. Two
- *    threads racing to a first call store the same pointer.
+ *    unloaded), so it is safe in a signal handler and in a vfork child. Two threads racing to
+ *    a first call store the same pointer. Only a function found in none of them (one of an
+ *    object loaded later, or none at all) is searched for as dlsym would, with the lock.
  *  - pthread_setcancelstate and pthread_testcancel (zr_cancel_ready), for the shim's system():
  *    the first definition anywhere, when the shim turns active. On glibc before 2.34 they are
  *    in libpthread, and a program that has not loaded it has no thread to cancel it: then
@@ -218,24 +219,37 @@ static bool search(const struct zr_want *wants, size_t count, bool after_self)
 
 /* ---- real functions: the objects loaded with the program, recorded once ---- */
 
-/* A program loads a few objects at start, a large one a few dozen; past this many the
- * lookups that find nothing in them take the loader's lock (see zr_real_resolve). */
-#define MAX_OBJECTS 32
-static struct object objects[MAX_OBJECTS];
-static int object_count;
+/* Room for the objects most programs load; a program that loads more gets a table mapped for
+ * them all when they are recorded. */
+#define SMALL_TABLE 32
+static struct object small_table[SMALL_TABLE];
+static struct object *objects = small_table;
+static int object_room = SMALL_TABLE, object_count;
 static int first_after_self;  /* objects[first_after_self..] followed ours in load order */
-static bool objects_overflow; /* more objects than MAX_OBJECTS were loaded */
-static int objects_recorded;  /* atomic: the fields above are set */
+static bool self_seen;
+static bool objects_overflow; /* more than counted: loaded between the count and the record */
+enum { UNRECORDED, RECORDING, RECORDED };
+static int objects_state; /* atomic */
+
+static int count_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)info, (void)size;
+	++*(int *)data;
+	return 0;
+}
 
 static int record_object(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size, (void)data;
 	if (holds_self(info)) {
 		first_after_self = object_count;
+		self_seen = true;
 		return 0;
 	}
-	if (object_count == MAX_OBJECTS) {
+	if (object_count == object_room) {
 		objects_overflow = true;
+		if (!self_seen) /* then every one recorded comes before ours */
+			first_after_self = object_count;
 		return 1;
 	}
 	if (open_object(info, &objects[object_count]))
@@ -243,33 +257,47 @@ static int record_object(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-static void record_objects(void)
+/* True once the table can be read; false while another call is recording it: another thread,
+ * or the frame this signal handler interrupted, which must not be waited for. */
+static bool record_objects(void)
 {
-	if (__atomic_load_n(&objects_recorded, __ATOMIC_ACQUIRE))
-		return;
-	object_count = first_after_self = 0;
-	objects_overflow = false;
+	int state = __atomic_load_n(&objects_state, __ATOMIC_ACQUIRE);
+	if (state == RECORDED)
+		return true;
+	if (state == RECORDING || !__atomic_compare_exchange_n(&objects_state, &state, RECORDING, false,
+							       __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+		return __atomic_load_n(&objects_state, __ATOMIC_ACQUIRE) == RECORDED;
+	int count = 0;
+	dl_iterate_phdr(count_object, &count);
+	if (count > SMALL_TABLE) {
+		struct object *table = zr_map((size_t)count * sizeof *table, true);
+		if (table != NULL)
+			objects = table, object_room = count;
+	}
 	dl_iterate_phdr(record_object, NULL);
-	__atomic_store_n(&objects_recorded, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&objects_state, RECORDED, __ATOMIC_RELEASE);
+	return true;
 }
 
 /* Searches the objects after ours, then (musl) those before it. */
 void *zr_real_resolve(void **slot, const char *name)
 {
-	record_objects();
 	void *addr = NULL;
-	for (int i = first_after_self; addr == NULL && i < object_count; i++)
-		addr = find_in(&objects[i], name);
-	if (addr == NULL && objects_overflow) {
-		/* Some objects after ours were not recorded: search them all as dlsym would,
-		 * before the objects ahead of ours. Only a process that loaded over
-		 * MAX_OBJECTS objects at start and lacks the function in those gets here. */
+	if (record_objects()) {
+		for (int i = first_after_self; addr == NULL && i < object_count; i++)
+			addr = find_in(&objects[i], name);
+		for (int i = 0; addr == NULL && !objects_overflow && i < first_after_self; i++)
+			addr = find_in(&objects[i], name);
+	}
+	if (addr == NULL) {
+		/* The table is being recorded by another call, or is incomplete (objects were
+		 * loaded while it was recorded), or the function is in an object loaded since
+		 * (glibc's forkpty in a libutil a plugin loads), or nowhere: search every object
+		 * as dlsym would, taking the loader's lock. */
 		struct zr_want want = { name, &addr };
 		if (!search(&want, 1, true))
 			search(&want, 1, false);
 	}
-	for (int i = 0; addr == NULL && i < first_after_self; i++)
-		addr = find_in(&objects[i], name);
 	if (addr != NULL)
 		__atomic_store_n(slot, addr, __ATOMIC_RELAXED);
 	return addr;

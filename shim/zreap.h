@@ -131,8 +131,8 @@ struct zr_real {
 	int (*setns)(int, int);
 };
 extern struct zr_real zr_real;
-/* Looks NAME up and stores it in SLOT (real.c); NULL where no object defines it. Reads only
- * tables recorded in the constructor: safe in a signal handler. */
+/* Looks NAME up and stores it in SLOT (real.c); NULL where no object defines it. Reads
+ * tables recorded in the constructor, safe in a signal handler, for anything libc has. */
 void *zr_real_resolve(void **slot, const char *name);
 static inline void *zr_real_fn(void **slot, const char *name)
 {

@@ -25,14 +25,24 @@ PY=/usr/bin/python3
 	[ "$output" = 65534 ]
 }
 
-@test "after the drop, the reaper thread and the sentinel have PID 1's credentials, and orphans are still reaped" {
-	run timeout 20 unshare --pid --fork --mount-proc env LD_PRELOAD="$LIB" "$PY" "$ROOT/tests/helpers/dropper.py"
+# dropped [VAR=value ...] [-- ARGS]: dropper.py as PID 1 with ARGS, bounded; sets $res to its
+# line, and checks its status and the drop itself.
+dropped() {
+	local vars=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
+	[ $# -eq 0 ] || shift
+	run timeout 20 unshare --pid --fork --mount-proc env ${vars[@]+"${vars[@]}"} \
+		"$PY" "$ROOT/tests/helpers/dropper.py" "$@"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	res=$output
+	[ "$(field uid)" = 65534 ]
+}
+
+@test "after the drop, the reaper thread and the sentinel have PID 1's credentials, and orphans are still reaped" {
+	dropped LD_PRELOAD="$LIB"
 	[ "$(field threads)" = 2 ]
 	[ "$(field same)" = 1 ]
-	[ "$(field uid)" = 65534 ]
 	[ "$(field capeff)" = 0000000000000000 ]
 	[ "$(field sentinels)" = 1 ]
 	[ "$(field sentinel_uids)" = 65534 ]
@@ -42,25 +52,17 @@ PY=/usr/bin/python3
 @test "the same after a wait with __WALL (no sentinel): the drop is not held up, the reaper follows it" {
 	# Without a sentinel to end, a reaper asleep in waitid could not be woken for the change:
 	# each call waited a second for it, and it kept root.
-	run timeout 20 unshare --pid --fork --mount-proc env LD_PRELOAD="$LIB" "$PY" "$ROOT/tests/helpers/dropper.py" --wall
-	echo "$output"
-	[ "$status" -eq 0 ]
-	res=$output
+	dropped LD_PRELOAD="$LIB" -- --wall
 	[ "$(field threads)" = 2 ]
 	[ "$(field same)" = 1 ]
-	[ "$(field uid)" = 65534 ]
 	[ "$(field sentinels)" = 0 ]
 	[ "$(field drop_ms)" -lt 500 ]
 	zeros zombies
 }
 
 @test "control: without the shim the same PID 1 drops and leaves its orphans zombies" {
-	run timeout 20 unshare --pid --fork --mount-proc "$PY" "$ROOT/tests/helpers/dropper.py"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	res=$output
+	dropped
 	[ "$(field threads)" = 1 ]
-	[ "$(field uid)" = 65534 ]
 	[ "$(field sentinels)" = 0 ]
 	[ "$(field zombies)" -ge 50 ]
 }

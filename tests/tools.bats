@@ -41,28 +41,19 @@ setup_file() {
 	fi
 }
 
-# start_pid1 CMD [ARGS]: CMD as PID 1 of a fresh PID namespace, in the background, with SIGINT
-# and SIGQUIT at their defaults as a container runtime starts it; waits for its "ready". Sets
-# U (the unshare, whose death takes the namespace with it) and P1 (PID 1's host pid).
+# start_pid1 CMD [ARGS]: CMD as PID 1 of a fresh PID namespace, in the background, as a
+# container runtime starts it (pid1_in_background); waits for its "ready". Sets P1 (PID 1's
+# host pid); teardown kills it if a test left it running.
 start_pid1() {
-	local out=$BATS_TEST_TMPDIR/pid1.out i
-	unshare --pid --fork --mount-proc --kill-child env --default-signal=INT,QUIT "$@" \
-		>"$out" 2>&1 3>&- &
-	U=$!
-	for i in $(seq 500); do
-		grep -q ready "$out" 2>/dev/null && break
-		sleep 0.01
-	done
-	grep -q ready "$out" || { echo "PID 1 did not start:"; cat "$out"; return 1; }
-	P1=$(cat /proc/$U/task/$U/children)
-	P1=${P1%% *}
+	local out=$BATS_TEST_TMPDIR/pid1.out
+	pid1_in_background "$out" "$@"
+	P1=$p1
+	wait_for 5000 grep -q ready "$out" || { echo "PID 1 did not start:"; cat "$out"; return 1; }
 }
 
 teardown() {
-	if [ -n "${U:-}" ]; then
-		kill -9 "$U" 2>/dev/null || true
-		wait "$U" 2>/dev/null || true
-	fi
+	pid1_cleanup
+	[ -z "${u:-}" ] || wait "$u" 2>/dev/null || true
 }
 
 # doctor_inside [ARGS]: the doctor inside PID 1's namespaces, as `docker exec` runs it.

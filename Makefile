@@ -87,18 +87,19 @@ cross:
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 BINDIR ?= $(PREFIX)/bin
-INSTALLED := $(DESTDIR)$(LIBDIR)/libzreap.so $(DESTDIR)$(LIBDIR)/libzreap-musl.so \
-             $(DESTDIR)$(BINDIR)/zreap-run $(DESTDIR)$(BINDIR)/zreap-doctor
+# Every path quoted, and LIBDIR written into zreap-run quoted: a directory may hold spaces.
+L := "$(DESTDIR)$(LIBDIR)"
+BIN := "$(DESTDIR)$(BINDIR)"
 install: $(LIB)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR)
-	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libzreap.so
+	install -d $(L) $(BIN)
+	install -m 0644 $(LIB) $(L)/libzreap.so
 	if [ -f $(BUILD)/musl/libzreap.so ]; then \
-		install -m 0644 $(BUILD)/musl/libzreap.so $(DESTDIR)$(LIBDIR)/libzreap-musl.so; fi
-	sed 's|^libdir=.*|libdir=$(LIBDIR)|' scripts/zreap-run >$(DESTDIR)$(BINDIR)/zreap-run
-	chmod 0755 $(DESTDIR)$(BINDIR)/zreap-run
-	install -m 0755 scripts/zreap-doctor $(DESTDIR)$(BINDIR)/zreap-doctor
+		install -m 0644 $(BUILD)/musl/libzreap.so $(L)/libzreap-musl.so; fi
+	sed "s|^libdir=.*|libdir='$(LIBDIR)'|" scripts/zreap-run >$(BIN)/zreap-run
+	chmod 0755 $(BIN)/zreap-run
+	install -m 0755 scripts/zreap-doctor $(BIN)/zreap-doctor
 uninstall:
-	rm -f $(INSTALLED)
+	rm -f $(L)/libzreap.so $(L)/libzreap-musl.so $(BIN)/zreap-run $(BIN)/zreap-doctor
 
 # make dist: build/libzreap-VERSION.tar.gz, the files git tracks (every file but build/ when
 # there is no git), under libzreap-VERSION/, with fixed owners, order and times, so that the

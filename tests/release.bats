@@ -12,27 +12,28 @@ setup() {
 }
 
 @test "make install puts the library and both tools under DESTDIR, PREFIX and LIBDIR; uninstall removes exactly them" {
-	stage=$BATS_TEST_TMPDIR/stage
+	# Spaces in every path, LIBDIR's included.
+	stage="$BATS_TEST_TMPDIR/the stage"
 	mkdir -p "$stage/opt/zr/share"
 	touch "$stage/opt/zr/share/other" # something that is not ours, left alone by uninstall
-	run make -C "$ROOT" install DESTDIR="$stage" PREFIX=/opt/zr LIBDIR=/opt/zr/lib64
+	run make -C "$ROOT" install DESTDIR="$stage" PREFIX=/opt/zr LIBDIR="/opt/zr/lib 64"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	cmp "$LIB" "$stage/opt/zr/lib64/libzreap.so"
-	[ "$(stat -c %a "$stage/opt/zr/lib64/libzreap.so")" = 644 ]
+	cmp "$LIB" "$stage/opt/zr/lib 64/libzreap.so"
+	[ "$(stat -c %a "$stage/opt/zr/lib 64/libzreap.so")" = 644 ]
 	for t in zreap-run zreap-doctor; do
 		[ "$(stat -c %a "$stage/opt/zr/bin/$t")" = 755 ]
 	done
 	cmp "$ROOT/scripts/zreap-doctor" "$stage/opt/zr/bin/zreap-doctor"
 	# The installed zreap-run looks in the LIBDIR it was installed for (not the staging path).
-	grep -qx 'libdir=/opt/zr/lib64' "$stage/opt/zr/bin/zreap-run"
+	grep -qx "libdir='/opt/zr/lib 64'" "$stage/opt/zr/bin/zreap-run"
 	[ "$(diff "$ROOT/scripts/zreap-run" "$stage/opt/zr/bin/zreap-run" | grep -c '^[<>]')" = 2 ]
 	# The musl build goes in beside it when it has been made.
 	if [ -f "$ROOT/build/musl/libzreap.so" ]; then
-		cmp "$ROOT/build/musl/libzreap.so" "$stage/opt/zr/lib64/libzreap-musl.so"
+		cmp "$ROOT/build/musl/libzreap.so" "$stage/opt/zr/lib 64/libzreap-musl.so"
 	fi
 
-	run make -C "$ROOT" uninstall DESTDIR="$stage" PREFIX=/opt/zr LIBDIR=/opt/zr/lib64
+	run make -C "$ROOT" uninstall DESTDIR="$stage" PREFIX=/opt/zr LIBDIR="/opt/zr/lib 64"
 	[ "$status" -eq 0 ]
 	[ "$(cd "$stage" && find . -type f)" = ./opt/zr/share/other ]
 }

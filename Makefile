@@ -103,12 +103,16 @@ uninstall:
 
 # make dist: build/libzreap-VERSION.tar.gz, the files git tracks (every file but build/ when
 # there is no git), under libzreap-VERSION/, with fixed owners, order and times, so that the
-# same tree gives the same bytes. Its own `make` and `make test` work unpacked (tests/release.bats).
+# same tree gives the same bytes. Tracked files changed since the last commit are named on
+# stderr: they go in as they are, under the version of a release that does not have them. Its own `make` and `make test` work unpacked (tests/release.bats).
 DIST := libzreap-$(VERSION)
 IN_GIT = $(filter $(CURDIR),$(shell git rev-parse --show-toplevel 2>/dev/null))
 DIST_MTIME = $(if $(IN_GIT),$(shell git log -1 --format=%ct),$(shell stat -c %Y VERSION))
 dist:
 	mkdir -p $(BUILD)
+	@if [ -n "$(IN_GIT)" ] && ! git diff --quiet HEAD --; then \
+		echo "make dist: these tracked files differ from the last commit, and go in as they" \
+			"are now: $$(git diff --name-only HEAD -- | xargs)" >&2; fi
 	$(if $(IN_GIT),git ls-files,find . \( -path ./$(BUILD) -o -path ./.git \) -prune -o -type f -print | sed 's|^\./||') \
 		| LC_ALL=C sort >$(BUILD)/$(DIST).files
 	tar --create --gzip --file=$(BUILD)/$(DIST).tar.gz --transform='s|^|$(DIST)/|' \

@@ -80,6 +80,23 @@ setup() {
 	done
 }
 
+@test "make dist names the tracked files changed since the last commit, and is silent on a clean tree" {
+	command -v git >/dev/null && [ -d "$ROOT/.git" ] || skip "not a git checkout"
+	clone=$BATS_TEST_TMPDIR/clone
+	git clone -q "$ROOT" "$clone"
+	# This tree's Makefile, committed there.
+	cp "$ROOT/Makefile" "$clone/Makefile"
+	git -C "$clone" -c user.name=t -c user.email=t@t commit -qm t --allow-empty -a
+	run --separate-stderr make --no-print-directory -C "$clone" dist
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	echo "changed" >>"$clone/README.md"
+	run --separate-stderr make --no-print-directory -C "$clone" dist
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$stderr" = "make dist: these tracked files differ from the last commit, and go in as they are now: README.md" ]
+}
+
 @test "make dist: every tracked file under libzreap-VERSION/, the same bytes twice; unpacked, it builds and its tests pass" {
 	command -v git >/dev/null && [ -d "$ROOT/.git" ] || skip "not a git checkout: nothing to compare the tarball with"
 	run make --no-print-directory -C "$ROOT" dist

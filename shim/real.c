@@ -279,8 +279,8 @@ static bool record_objects(void)
 	return true;
 }
 
-/* Searches the objects after ours, then (musl) those before it. */
-void *zr_real_resolve(void **slot, const char *name)
+/* Searches the recorded objects after ours, then (musl) those before it. */
+static void *find_recorded(const char *name)
 {
 	void *addr = NULL;
 	if (record_objects()) {
@@ -289,6 +289,12 @@ void *zr_real_resolve(void **slot, const char *name)
 		for (int i = 0; addr == NULL && !objects_overflow && i < first_after_self; i++)
 			addr = find_in(&objects[i], name);
 	}
+	return addr;
+}
+
+void *zr_real_resolve(void **slot, const char *name)
+{
+	void *addr = find_recorded(name);
 	if (addr == NULL) {
 		/* The table is being recorded by another call, or is incomplete (objects were
 		 * loaded while it was recorded), or the function is in an object loaded since
@@ -315,8 +321,15 @@ void zr_cancel_ready(void)
 
 bool zr_libc_matches(void)
 {
-	bool glibc = __atomic_load_n(&glibc_marker, __ATOMIC_RELAXED) != NULL ||
-		     zr_real_resolve(&glibc_marker, "gnu_get_libc_version") != NULL;
+	/* libc is loaded with the program: the recorded objects have it, and a musl program,
+	 * which lacks the name, is not made to search every object again (unless another call is
+	 * still recording them). */
+	void *marker = __atomic_load_n(&glibc_marker, __ATOMIC_RELAXED);
+	if (marker == NULL && (marker = find_recorded("gnu_get_libc_version")) == NULL &&
+	    __atomic_load_n(&objects_state, __ATOMIC_ACQUIRE) != RECORDED)
+		marker = zr_real_resolve(&glibc_marker, "gnu_get_libc_version");
+	__atomic_store_n(&glibc_marker, marker, __ATOMIC_RELAXED);
+	bool glibc = marker != NULL;
 #ifdef ZR_LIBC_MUSL
 	return !glibc;
 #else

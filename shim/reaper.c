@@ -203,25 +203,33 @@ static void start_sentinel(void)
 	zr_futex_wake(&creating);
 }
 
-/* Ends the sentinel and reaps it. SIGKILL ends it even when stopped; where the app may not
- * signal it (it was made before the app changed its credentials), the futex it sleeps on does,
- * woken until it has gone (it may be between its check and its sleep). */
+/* Ends the sentinel, which the caller has taken out of `sentinel`, and returns once it has been
+ * reaped. SIGKILL ends it even when stopped; where the app may not signal it (it was made
+ * before the app changed its credentials), the futex it sleeps on does. Its zombie is left to
+ * a running reaper: one that read its pid just before it was taken may be about to block in
+ * waitid (with children alive, it would sleep there until one exits), and only that zombie,
+ * still there, is sure to wake it. The reaper then reaps it (an orphan to it now), or, told to
+ * end (a pause), sees it and ends; then, or if that takes over 100 ms, we reap it. */
 static void end_sentinel(pid_t pid)
 {
 	atomic_store(&sentinel_quit, 1);
-	bool killed = zr_sys(SYS_kill, pid, SIGKILL) == 0;
-	siginfo_t si;
+	zr_sys(SYS_kill, pid, SIGKILL);
+	long deadline = zr_now_ms() + 100;
 	for (;;) {
 		zr_sys(SYS_futex, sentinel_args.word, FUTEX_WAKE, 0x7fffffff);
+		siginfo_t si;
 		si.si_pid = 0;
-		/* The reaper may collect it first (it is no longer "the sentinel" to it): ECHILD. */
-		int r = zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL | (killed ? 0 : WNOHANG), NULL);
+		int r = zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL);
 		if (r == -EINTR)
 			continue;
-		if (r != 0 || si.si_pid == pid)
+		if (r != 0)
+			return; /* ECHILD: reaped */
+		if (si.si_pid == pid && (atomic_load(&reaper_tid) == 0 || zr_now_ms() >= deadline)) {
+			zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL);
 			return;
-		struct timespec ms = { 0, 1000000 };
-		zr_sys(SYS_nanosleep, &ms, NULL);
+		}
+		struct timespec nap = { 0, 100000 };
+		zr_sys(SYS_nanosleep, &nap, NULL);
 	}
 }
 
@@ -235,9 +243,13 @@ static void taken_done(void)
 	zr_futex_wake(&sentinels_taken);
 }
 
-void zr_sentinel_stop(void)
+/* Takes the sentinel there is, if any, ends it and sees it reaped. Every signal is blocked
+ * meanwhile: a handler on this thread whose wait made zr_sentinel_forgo wait for the count
+ * this holds up would wait for ever. */
+static void take_and_end_sentinel(void)
 {
-	atomic_store(&execing, 1);
+	uint64_t all = ~0ULL, mask;
+	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof all);
 	while (atomic_load(&creating))
 		zr_futex_wait(&creating, 1, -1);
 	atomic_fetch_add(&sentinels_taken, 1);
@@ -245,41 +257,25 @@ void zr_sentinel_stop(void)
 	if (pid > 0)
 		end_sentinel(pid);
 	taken_done();
+	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 }
 
-/* Ends the sentinel and waits until it has been reaped, by the reaper if it runs: a reaper
- * that read the sentinel's pid just before it was taken may be about to block in waitid, and
- * only that zombie, left in place, is sure to wake it. If no reaper takes it within 100 ms (none
- * runs, or it waits for the app: wait_for_app), we reap it ourselves. */
-static void forgo_sentinel(void)
+void zr_sentinel_stop(void)
 {
-	while (atomic_load(&creating))
-		zr_futex_wait(&creating, 1, -1);
-	pid_t pid = atomic_exchange(&sentinel, 0);
-	if (pid <= 0)
-		return;
-	atomic_store(&sentinel_quit, 1);
-	bool killed = zr_sys(SYS_kill, pid, SIGKILL) == 0;
-	zr_sys(SYS_futex, sentinel_args.word, FUTEX_WAKE, 0x7fffffff);
-	long deadline = zr_now_ms() + 100;
-	while (killed && atomic_load(&reaper_tid) != 0 && zr_now_ms() < deadline) {
-		siginfo_t si;
-		if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) == -ECHILD)
-			return;
-		struct timespec ms = { 0, 1000000 };
-		zr_sys(SYS_nanosleep, &ms, NULL);
-	}
-	end_sentinel(pid);
+	atomic_store(&execing, 1);
+	take_and_end_sentinel();
 }
 
 void zr_sentinel_forgo(void)
 {
 	int state = WANTED;
 	if (atomic_compare_exchange_strong(&sentinel_forgone, &state, FORGOING)) {
-		/* A handler of this thread's making the same wait would wait for us for ever. */
+		take_and_end_sentinel();
+		/* Any other thread that took it (an exec, a pause, the reaper) is done with it. A
+		 * handler of this thread's that made the same wait would wait for us for ever:
+		 * signals stay blocked meanwhile. */
 		uint64_t all = ~0ULL, mask;
 		zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof all);
-		forgo_sentinel();
 		int taken;
 		while ((taken = atomic_load(&sentinels_taken)) != 0)
 			zr_futex_wait(&sentinels_taken, taken, -1);
@@ -652,13 +648,14 @@ bool zr_reaper_pause(void)
 	if (tid == 0)
 		return true;
 	atomic_store(&reaper_quit, 1);
-	/* Its sentinel's end wakes it from waitid. From its other sleeps, a changed word does: it
-	 * may be between its check of reaper_quit and its futex wait, which a wake alone would miss. */
-	zr_sentinel_stop();
+	/* From its futex sleeps a changed word wakes it: it may be between its check of
+	 * reaper_quit and its wait, which a wake alone would miss. From waitid, its sentinel's
+	 * zombie does (end_sentinel), which it leaves for us once it has seen it. */
 	atomic_fetch_add(&zr_collected_word, 1);
 	zr_futex_wake(&zr_collected_word);
 	atomic_fetch_add(&zr_spawned_word, 1);
 	zr_futex_wake(&zr_spawned_word);
+	zr_sentinel_stop();
 	long deadline = zr_now_ms() + 1000;
 	while ((tid = atomic_load(&reaper_tid)) != 0) {
 		long left = deadline - zr_now_ms();

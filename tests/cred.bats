@@ -2,6 +2,7 @@
 # cred.bats: a PID 1 that changes its credentials (an entrypoint dropping root), and what the
 # shim's own threads are to libc (shim/reaper.c and shim/cred.c say why).
 load common
+bats_require_minimum_version 1.5.0
 
 PY=/usr/bin/python3
 
@@ -65,6 +66,28 @@ dropped() {
 	[ "$(field threads)" = 1 ]
 	[ "$(field sentinels)" = 0 ]
 	[ "$(field zombies)" -ge 50 ]
+}
+
+@test "with a child alive, 50 changes of credentials in a row: each pause of the reaper ends at once" {
+	# The sentinel's zombie must wake the reaper from waitid: a pausing thread that reaped it
+	# first left the reaper asleep there until a child exited, and the call waited a second.
+	run --separate-stderr timeout 60 unshare --pid --fork --mount-proc env LD_PRELOAD="$LIB" \
+		ZREAP_LOG=debug "$PY" -c '
+import os, subprocess, time
+keeper = subprocess.Popen(["/bin/sleep", "60"])
+worst = 0
+for _ in range(50):
+    start = time.monotonic()
+    os.setgroups([])
+    worst = max(worst, time.monotonic() - start)
+print(f"worst_ms={int(worst * 1000)}")
+keeper.kill()
+'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	res=$output
+	[ "$(field worst_ms)" -lt 500 ]
+	[[ $stderr != *"did not end"* ]]
 }
 
 @test "PID 1 with the shim is still single-threaded to libc (__libc_single_threaded)" {

@@ -113,6 +113,9 @@ static atomic_int reaper_tid;
 static atomic_int reaper_quit;
 static void *reaper_stacks[2];
 static int reaper_stack_in_use;
+/* Set by the reaper from before it reads `sentinel` (to decide whether to block in waitid)
+ * until its waitid returns: while set, a sentinel taken may be the one it sleeps on. */
+static atomic_int reaper_in_waitid;
 
 pid_t zr_sentinel_pid(void)
 {
@@ -205,11 +208,12 @@ static void start_sentinel(void)
 
 /* Ends the sentinel, which the caller has taken out of `sentinel`, and returns once it has been
  * reaped. SIGKILL ends it even when stopped; where the app may not signal it (it was made
- * before the app changed its credentials), the futex it sleeps on does. Its zombie is left to
- * a running reaper: one that read its pid just before it was taken may be about to block in
- * waitid (with children alive, it would sleep there until one exits), and only that zombie,
- * still there, is sure to wake it. The reaper then reaps it (an orphan to it now), or, told to
- * end (a pause), sees it and ends; then, or if that takes over 100 ms, we reap it. */
+ * before the app changed its credentials), the futex it sleeps on does. While the reaper is in
+ * or about to enter a blocking waitid (reaper_in_waitid), its zombie is left to it: the reaper
+ * read the sentinel's pid before it was taken, and with children alive only that zombie, still
+ * there, is sure to wake it. The reaper then reaps it (an orphan to it now), or, told to end (a
+ * pause), sees it and ends. Otherwise, or after 100 ms, we reap it: a reaper anywhere else
+ * reads `sentinel` again before it next blocks. */
 static void end_sentinel(pid_t pid)
 {
 	atomic_store(&sentinel_quit, 1);
@@ -224,7 +228,8 @@ static void end_sentinel(pid_t pid)
 			continue;
 		if (r != 0)
 			return; /* ECHILD: reaped */
-		if (si.si_pid == pid && (atomic_load(&reaper_tid) == 0 || zr_now_ms() >= deadline)) {
+		if (si.si_pid == pid && (atomic_load(&reaper_tid) == 0 || !atomic_load(&reaper_in_waitid) ||
+					 zr_now_ms() >= deadline)) {
 			zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL);
 			return;
 		}
@@ -243,13 +248,11 @@ static void taken_done(void)
 	zr_futex_wake(&sentinels_taken);
 }
 
-/* Takes the sentinel there is, if any, ends it and sees it reaped. Every signal is blocked
- * meanwhile: a handler on this thread whose wait made zr_sentinel_forgo wait for the count
- * this holds up would wait for ever. */
+/* Takes the sentinel there is, if any, ends it and sees it reaped. The caller blocks every
+ * signal meanwhile: a handler on this thread making the app's first __WALL wait would wait
+ * in zr_sentinel_forgo for the count this holds up, or for the state it is to set, for ever. */
 static void take_and_end_sentinel(void)
 {
-	uint64_t all = ~0ULL, mask;
-	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof all);
 	while (atomic_load(&creating))
 		zr_futex_wait(&creating, 1, -1);
 	atomic_fetch_add(&sentinels_taken, 1);
@@ -257,31 +260,43 @@ static void take_and_end_sentinel(void)
 	if (pid > 0)
 		end_sentinel(pid);
 	taken_done();
+}
+
+static uint64_t block_signals(void)
+{
+	uint64_t all = ~0ULL, mask;
+	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof all);
+	return mask;
+}
+
+static void restore_signals(uint64_t mask)
+{
 	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 }
 
 void zr_sentinel_stop(void)
 {
 	atomic_store(&execing, 1);
+	uint64_t mask = block_signals();
 	take_and_end_sentinel();
+	restore_signals(mask);
 }
 
 void zr_sentinel_forgo(void)
 {
 	int state = WANTED;
 	if (atomic_compare_exchange_strong(&sentinel_forgone, &state, FORGOING)) {
+		/* Signals stay blocked until FORGONE is set: a signal held back meanwhile would be
+		 * delivered the moment they are not, and its handler's wait would wait for us. */
+		uint64_t mask = block_signals();
 		take_and_end_sentinel();
-		/* Any other thread that took it (an exec, a pause, the reaper) is done with it. A
-		 * handler of this thread's that made the same wait would wait for us for ever:
-		 * signals stay blocked meanwhile. */
-		uint64_t all = ~0ULL, mask;
-		zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &mask, sizeof all);
+		/* And any other thread that took it (an exec, a pause, the reaper) is done with it. */
 		int taken;
 		while ((taken = atomic_load(&sentinels_taken)) != 0)
 			zr_futex_wait(&sentinels_taken, taken, -1);
-		zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 		atomic_store(&sentinel_forgone, FORGONE);
 		zr_futex_wake(&sentinel_forgone);
+		restore_signals(mask);
 		zr_log(ZR_DEBUG, "the app waits with __WALL or __WCLONE: no sentinel from now on");
 		return;
 	}
@@ -558,8 +573,10 @@ static int reaper_main(void *arg)
 		siginfo_t si;
 		si.si_pid = 0;
 		/* With a sentinel, sleep in waitid until a child exits; without, only look. */
+		atomic_store(&reaper_in_waitid, 1);
 		int block = atomic_load(&sentinel) != 0 ? 0 : WNOHANG;
 		int r = zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL | block, NULL);
+		atomic_store(&reaper_in_waitid, 0);
 		if (r == -ECHILD || (r == 0 && si.si_pid == 0)) {
 			/* No exit to act on, and no sentinel: it is gone (killed, or stopped for an exec
 			 * or a pause), forgone, or could not be made (qemu-user cannot). Make one, where

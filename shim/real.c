@@ -227,7 +227,7 @@ static struct object *objects = small_table;
 static int object_room = SMALL_TABLE, object_count;
 static int first_after_self;  /* objects[first_after_self..] followed ours in load order */
 static bool self_seen;
-static bool objects_overflow; /* more than counted: loaded between the count and the record */
+static bool objects_overflow; /* more than object_room (loaded after a count, if mapped) */
 enum { UNRECORDED, RECORDING, RECORDED };
 static int objects_state; /* atomic */
 
@@ -267,14 +267,19 @@ static bool record_objects(void)
 	if (state == RECORDING || !__atomic_compare_exchange_n(&objects_state, &state, RECORDING, false,
 							       __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
 		return __atomic_load_n(&objects_state, __ATOMIC_ACQUIRE) == RECORDED;
-	int count = 0;
-	dl_iterate_phdr(count_object, &count);
-	if (count > SMALL_TABLE) {
-		struct object *table = zr_map((size_t)count * sizeof *table, true);
-		if (table != NULL)
-			objects = table, object_room = count;
-	}
 	dl_iterate_phdr(record_object, NULL);
+	if (objects_overflow) {
+		/* Rare: count them all, map room for them, and record again. */
+		int count = 0;
+		dl_iterate_phdr(count_object, &count);
+		struct object *table = zr_map((size_t)count * sizeof *table, true);
+		if (table != NULL) {
+			objects = table, object_room = count;
+			object_count = first_after_self = 0;
+			self_seen = objects_overflow = false;
+			dl_iterate_phdr(record_object, NULL);
+		}
+	}
 	__atomic_store_n(&objects_state, RECORDED, __ATOMIC_RELEASE);
 	return true;
 }

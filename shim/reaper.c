@@ -35,9 +35,9 @@
  * which ordinary waits (no __WALL or __WCLONE) do not see, so the app's wait() still gets
  * ECHILD when its own children are gone. It shares our memory (no copy), closes every
  * descriptor, moves to /, blocks every signal and sleeps on a futex: the main thread's exit
- * word (below, main_thread_exited), or else one of its own. It never outlives the image that
- * made it, nor holds its memory: an exec through libc ends and reaps it first (exec.c), with
- * that futex as well as SIGKILL, since a sentinel made before the app changed its credentials
+ * word (below, hand_over_if_main_exited), or else one of its own. It never outlives the image
+ * that made it, nor holds its memory: an exec through libc ends and reaps it first (exec.c),
+ * with that futex as well as SIGKILL, since a sentinel made before the app changed its credentials
  * may not be one the app can signal; otherwise its death signal, SIGKILL on the death of its
  * parent the reaper thread, ends it when the app execs or exits.
  * Waits with __WALL or __WCLONE do see it. An app that makes one for any child (strace -f,
@@ -518,7 +518,7 @@ static void wait_for_app(pid_t head, enum kind kind)
 static bool spawn_reaper_thread(int stack);
 
 /*
- * The main thread has exited (pthread_exit in main) while app threads live on. The kernel then
+ * When the main thread has exited (pthread_exit in main) while app threads live on. The kernel then
  * makes the first live thread the one orphans are re-parented to and whose SIGCHLDs they send:
  * that is us, and as we block SIGCHLD it would be queued for the app's threads instead of
  * being dropped, cutting their epoll_wait short. So a fresh reaper thread, last in the list,
@@ -526,8 +526,10 @@ static bool spawn_reaper_thread(int stack);
  * shim. (When the app's last thread exits, libc ends the process, which does not count us.)
  * True when this thread is to end.
  */
-static bool main_thread_exited(void)
+static bool hand_over_if_main_exited(void)
 {
+	if (main_exit_word == NULL || __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) != 0)
+		return false;
 	main_exit_word = NULL;
 	zr_log(ZR_DEBUG, "the main thread exited: handing the reaper over to a new thread");
 	/* The new thread's tid goes in reaper_tid: our end must not zero it. */
@@ -540,16 +542,9 @@ static bool main_thread_exited(void)
 }
 
 /* No sentinel (see the header): naps until the app spawns, a pause, or NAP ms; true when woken
- * before that. Hands the reaper over first if the main thread has exited, which no sentinel
- * will report (*handed_over is then set). */
-static bool nap_without_sentinel(long nap, bool *handed_over)
+ * before that. */
+static bool nap_without_sentinel(long nap)
 {
-	*handed_over = false;
-	if (main_exit_word != NULL && __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0 &&
-	    main_thread_exited()) {
-		*handed_over = true;
-		return true;
-	}
 	atomic_store(&zr_reaper_waits_spawn, 1);
 	int spawned = atomic_load(&zr_spawned_word);
 	siginfo_t si;
@@ -591,10 +586,10 @@ static int reaper_main(void *arg)
 			start_sentinel();
 			if (atomic_load(&sentinel) != 0)
 				continue;
-			bool handed_over;
-			bool woken = nap_without_sentinel(nap, &handed_over);
-			if (handed_over)
+			/* No sentinel reports the main thread's end: look for it at each nap. */
+			if (hand_over_if_main_exited())
 				return 0;
+			bool woken = nap_without_sentinel(nap);
 			nap = woken ? NAP_FIRST_MS : (nap * 2 > NAP_MAX_MS ? NAP_MAX_MS : nap * 2);
 			continue;
 		}
@@ -612,8 +607,7 @@ static int reaper_main(void *arg)
 				reap_orphan(pid);
 			taken_done();
 			if (ours) {
-				if (main_exit_word != NULL &&
-				    __atomic_load_n(main_exit_word, __ATOMIC_ACQUIRE) == 0 && main_thread_exited())
+				if (hand_over_if_main_exited())
 					return 0;
 				start_sentinel();
 				continue;
@@ -637,10 +631,9 @@ static bool spawn_reaper_thread(int stack)
 {
 	if (reaper_stacks[stack] == NULL && (reaper_stacks[stack] = map_stack(REAPER_STACK)) == NULL)
 		return false;
-	uint64_t all = ~0ULL, old;
-	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+	uint64_t mask = block_signals();
 	long tid = zr_clone(THREAD_FLAGS, reaper_stacks[stack], (int *)&reaper_tid, reaper_main, NULL);
-	zr_sys(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
+	restore_signals(mask);
 	if (tid <= 0)
 		return false;
 	reaper_stack_in_use = stack;

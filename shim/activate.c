@@ -23,11 +23,9 @@
  */
 #include "zreap.h"
 
-#include <errno.h>
-#include <pthread.h>
+#include <elf.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/prctl.h>
 
 #ifdef ZR_LIBC_MUSL
@@ -63,7 +61,7 @@ bool zr_active_slow(void)
 /* True when this process made itself a subreaper before an exec (see above). */
 static bool subreaper_kept_across_exec(pid_t self)
 {
-	const char *marker = getenv("ZREAP_SUBREAPER_PID");
+	const char *marker = zr_getenv("ZREAP_SUBREAPER_PID");
 	if (marker == NULL)
 		return false;
 	char mine[24];
@@ -99,25 +97,35 @@ void zr_after_fork_child(void)
 	atomic_store_explicit(&zr_active_pid, 0, memory_order_relaxed);
 }
 
-__attribute__((constructor)) static void zr_activate(void)
+/* glibc calls a constructor with the program's argc, argv and environment; musl with nothing,
+ * and zr_start then reads none of them. */
+__attribute__((constructor)) static void zr_activate(int argc, char **argv, char **envp)
 {
+	zr_config_env(zr_start(argc, argv, envp));
+	zr_real_record();
+	/* The inert path, every process but PID 1 in a container: it reads no setting, calls no
+	 * libc function and leaves errno alone. */
+	pid_t self = zr_getpid();
+	if (self != 1 && zr_getenv("ZREAP_SUBREAPER") == NULL &&
+	    zr_getenv("ZREAP_SUBREAPER_PID") == NULL)
+		return;
 	int saved = errno;
 	if (!zr_libc_matches()) {
 		/* The wrong build for this program's libc: every wrapper passes straight through to the
 		 * libc that is there, which is all an inert shim does. Say so where it matters. */
-		if (zr_getpid() == 1)
+		if (self == 1)
 			zr_log(ZR_ERROR, "this is the %s build of libzreap, in a %s program: inert; mount the "
 					 "%s build instead",
 			       ZR_BUILD_LIBC, ZR_OTHER_LIBC, ZR_OTHER_LIBC);
 		goto out;
 	}
-	if (getauxval(AT_SECURE))
+	unsigned long secure;
+	if (!zr_auxval(AT_SECURE, &secure) || secure != 0)
 		goto out;
 	zr_config_load();
 	if (zr_cfg.disable)
 		goto out;
 
-	pid_t self = zr_getpid();
 	const char *role;
 	if (self == 1)
 		role = "PID 1";

@@ -5,17 +5,48 @@
  * execution (activate.c does not call us then). A value that does not parse is never fatal:
  * it gets exactly one `zreap:` line naming the variable, the value and the default used, and
  * the app runs on. ZREAP_LOG is read first so that it governs the lines about the others.
- * Every process reads the three that decide whether it turns active (zr_config_load); the
- * rest only a process that does (zr_config_load_active), so that the inert ones, every other
- * process in a container, neither parse them nor repeat a complaint about them.
+ * Only a process that may turn active reads any: PID 1, or one with ZREAP_SUBREAPER or
+ * ZREAP_SUBREAPER_PID set (activate.c). It reads the three that decide (zr_config_load), and
+ * the rest once it does turn active (zr_config_load_active). So the inert ones, every other
+ * process in a container, neither parse the settings nor repeat a complaint about them.
+ *
+ * They are read from the environment the program started with, as glibc passes it to a
+ * constructor (musl's __environ there), without libc's getenv or strtol: the library imports
+ * nothing (str.c).
  */
 #include "zreap.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <signal.h>
+
+static char **settings_env; /* zr_start's: the environment the program started with (glibc) */
+
+const char *zr_getenv(const char *name)
+{
+	size_t len = strlen(name);
+	for (char **e = settings_env; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			return *e + len + 1;
+	return NULL;
+}
+
+/* A decimal number of up to 18 digits, and nothing else: true and *out, or false. */
+static bool parse_decimal(const char *s, long *out)
+{
+	long n = 0;
+	int digits = 0;
+	bool negative = *s == '-';
+	if (*s == '-' || *s == '+')
+		s++;
+	for (; *s >= '0' && *s <= '9'; s++)
+		if (++digits > 18)
+			return false;
+		else
+			n = n * 10 + (*s - '0');
+	*out = negative ? -n : n;
+	return digits > 0 && *s == '\0';
+}
 
 struct zr_config zr_cfg = {
 	.disable = false,
@@ -79,9 +110,8 @@ static int parse_signal(const char *word, size_t len)
 	const char *name = buf;
 	if (strncasecmp(name, "SIG", 3) == 0)
 		name += 3;
-	char *end;
-	long n = strtol(name, &end, 10);
-	if (end != name && *end == '\0')
+	long n;
+	if (parse_decimal(name, &n))
 		return n > 0 && n <= 64 ? (int)n : -1;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (strcasecmp(name, names[i].name) == 0)
@@ -92,7 +122,7 @@ static int parse_signal(const char *word, size_t len)
 /* "TERM,INT,QUIT", names with or without SIG, or numbers; any bad entry rejects the list. */
 static void parse_signal_list(void)
 {
-	const char *v = getenv("ZREAP_FORWARD_SIGNALS");
+	const char *v = zr_getenv("ZREAP_FORWARD_SIGNALS");
 	if (v == NULL)
 		return;
 	uint64_t set = 0;
@@ -120,7 +150,7 @@ static void parse_signal_list(void)
 
 static void parse_forward_mode(void)
 {
-	const char *v = getenv("ZREAP_FORWARD");
+	const char *v = zr_getenv("ZREAP_FORWARD");
 	if (v == NULL || *v == '\0')
 		return;
 	static const char *const modes[] = { "auto", "always", "never" };
@@ -134,7 +164,7 @@ static void parse_forward_mode(void)
 
 static bool parse_bool(const char *name, bool *out)
 {
-	const char *v = getenv(name);
+	const char *v = zr_getenv(name);
 	if (v == NULL || *v == '\0')
 		return false;
 	static const char *const yes[] = { "1", "yes", "true", "on" };
@@ -155,13 +185,11 @@ static bool parse_bool(const char *name, bool *out)
 
 static void parse_ms(const char *name, long *out, long max)
 {
-	const char *v = getenv(name);
+	const char *v = zr_getenv(name);
 	if (v == NULL || *v == '\0')
 		return;
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v || n < 0 || n > max) {
+	long n;
+	if (!parse_decimal(v, &n) || n < 0 || n > max) {
 		zr_log(ZR_ERROR, "%s=%s is not a number of milliseconds from 0 to %ld; using %ld",
 		       name, v, max, *out);
 		return;
@@ -171,7 +199,7 @@ static void parse_ms(const char *name, long *out, long max)
 
 static void parse_level(void)
 {
-	const char *v = getenv("ZREAP_LOG");
+	const char *v = zr_getenv("ZREAP_LOG");
 	if (v == NULL || *v == '\0')
 		return;
 	static const char *const names[] = { "none", "error", "info", "debug" };
@@ -184,21 +212,22 @@ static void parse_level(void)
 	zr_log(ZR_ERROR, "ZREAP_LOG=%s is not none, error, info or debug; using error", v);
 }
 
+void zr_config_env(char **env)
+{
+	settings_env = env;
+}
+
 void zr_config_load(void)
 {
-	int saved = errno;
 	parse_level();
 	parse_bool("ZREAP_DISABLE", &zr_cfg.disable);
 	parse_bool("ZREAP_SUBREAPER", &zr_cfg.subreaper);
-	errno = saved;
 }
 
 void zr_config_load_active(void)
 {
-	int saved = errno;
 	parse_ms("ZREAP_FORGOTTEN_MS", &zr_cfg.forgotten_ms, 24L * 3600 * 1000);
 	parse_ms("ZREAP_GRACE_MS", &zr_cfg.grace_ms, 3600L * 1000);
 	parse_forward_mode();
 	parse_signal_list();
-	errno = saved;
 }

@@ -16,7 +16,6 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-extern char **environ;
 
 #define EXEC_WRAP(call)                       \
 	do {                                  \
@@ -94,7 +93,7 @@ ZR_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	ARGV_FROM_VARARGS(argv, arg);
 	va_end(ap);
-	return execve(path, argv, environ);
+	return execve(path, argv, zr_environ());
 }
 
 ZR_EXPORT int execlp(const char *file, const char *arg, ...)

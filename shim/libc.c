@@ -2,23 +2,17 @@
  * libc.c: the libc functions only an active shim calls, bound by the shim when it turns active
  * rather than by the loader at every exec.
  *
- * The library is linked with -z now, so the loader binds every function it imports before the
- * program starts, in every process LD_PRELOAD reaches, and nearly all of those stay inert. It
- * used to import 57; measured with scripts/bench's spawntime (/bin/true, ratios to no preload,
- * 21 rounds), binding only those the inert path needs took the shim from 1.110 to 1.094,
- * where an empty library linked the same way costs 1.06. So the loader binds only what the
- * inert path calls (the constructor's getauxval, getenv, the string functions of the settings
- * it reads, dl_iterate_phdr for real.c; the shim's own system calls are inline, zreap.h's
- * zr_sys), and compiler-emitted memcpy and memset. Every other libc
- * function the shim calls is defined here as a hidden function of the same name, which the
- * static linker binds our calls to; it calls the libc function through a pointer that
- * zr_libc_ready fills, from the first definition in any loaded object but ours, which is the
- * one the loader would have bound. zr_libc_ready runs before the shim turns active (and before
- * the subreaper's prctl calls), so no signal handler ever binds: binding takes the loader's
- * lock. A trampoline reached before it anyway binds then, on its first call.
+ * The loader binds every import of every object before the program starts, in every process
+ * LD_PRELOAD reaches, and nearly all of those stay inert. The library imports nothing at all
+ * (str.c gives the figures). Every libc function the shim calls is defined here as a hidden
+ * function of the same name, which the static linker binds our calls to; it calls the libc
+ * function through a pointer that zr_libc_ready fills, from the first definition in any loaded
+ * object but ours, which is the one the loader would have bound (real.c). zr_libc_ready runs
+ * before the shim turns active (and before the subreaper's prctl calls), so no signal handler
+ * ever binds. A trampoline reached before it anyway binds then, on its first call.
  *
- * Not here: the string functions (several are IFUNCs, whose resolvers on some architectures
- * want arguments from the loader), and getrlimit, whose glibc prototype takes an enum.
+ * Not here: the string functions, the shim's own (str.c); errno and environ (real.c); and
+ * the shim's own system calls, inline (zreap.h's zr_sys).
  */
 #include "zreap.h"
 

@@ -1,26 +1,37 @@
 /*
- * real.c: the libc functions behind the wrappers, and the two cancellation functions system needs.
+ * real.c: what the shim uses of libc, found without the loader's help: the functions behind
+ * the wrappers, errno and environ, the auxiliary vector, and the two cancellation functions
+ * system needs.
  *
- * We look symbols up ourselves, in the ELF hash tables of the loaded objects that
- * dl_iterate_phdr lists (in libc since glibc 2.2.4, and in musl), rather than with dlsym. The
- * reason is cost. LD_PRELOAD puts the shim in every process of a container, nearly all inert.
- * dlsym and pthread_create lived in libdl and libpthread before glibc 2.34, so linking
- * against them would make every process load those two libraries too. Measured here, that
- * doubles what the shim costs an exec of /bin/true. So the library needs nothing but libc.
+ * The library imports nothing (str.c says why). It looks symbols up itself, in the ELF hash
+ * tables of the loaded objects, rather than with dlsym or through the loader. The reason is
+ * cost: LD_PRELOAD puts the shim in every process of a container, nearly all inert, and the
+ * loader binds every import at every exec. dlsym and pthread_create lived in libdl and
+ * libpthread before glibc 2.34, so linking against them would make every process load those
+ * two libraries too (measured: it doubles what the shim costs an exec of /bin/true).
  *
+ *  - The loaded objects: the loader's own list, struct r_debug, which debuggers read. Both
+ *    glibc's and musl's loaders put its address in the program's DT_DEBUG entry; the program's
+ *    headers are at the auxiliary vector's AT_PHDR. Where the program has none (or is the
+ *    loader itself, run as `ld.so PROGRAM`), glibc's loader exports the list as _r_debug. The
+ *    list is read without the loader's lock, as a debugger reads it, and only in the
+ *    constructor (or a wrapper call that comes before it: glibc runs the app's libraries'
+ *    constructors first), when it holds the objects loaded with the program, which are never
+ *    unloaded. Their tables are recorded then, once.
+ *  - The auxiliary vector: glibc passes constructors the environment the program started
+ *    with, and the vector follows its end. musl passes nothing; the musl build imports
+ *    getauxval and __environ, cheap there (musl has no symbol versions and no IFUNCs).
  *  - Real functions (REAL in zreap.h): the first definition after our own object in load
  *    order, as dlsym(RTLD_NEXT) finds it (then, for musl, which lists libc first, before
  *    it). Where several versions exist, the default one, as dlsym picks. Each is looked up at
  *    its wrapper's first call, not all in the constructor: most processes LD_PRELOAD reaches
- *    call few of the 45 wrapped functions, and looking all of them up was most of what the
- *    constructor cost an exec of /bin/true (11,700 of the shim's 32,000 instructions there,
- *    callgrind). The loaded objects' tables are recorded once, in the constructor (or in the
- *    first wrapper call that comes before it: glibc runs the app's libraries' constructors
- *    first); that takes the loader's lock. A lookup afterwards only reads those tables, which
- *    stay mapped for the life of the process (objects loaded with the program are never
- *    unloaded), so it is safe in a signal handler and in a vfork child. Two threads racing to
- *    a first call store the same pointer. Only a function found in none of them (one of an
- *    object loaded later, or none at all) is searched for as dlsym would, with the lock.
+ *    call few of the 45 wrapped functions. A lookup only reads the recorded tables, so it is
+ *    safe in a signal handler and in a vfork child. Two threads racing to a first call store
+ *    the same pointer. Only a function found in none of them (one of an object loaded later,
+ *    or none at all) is searched for as dlsym would, with libc's dl_iterate_phdr, which takes
+ *    the loader's lock.
+ *  - errno and environ: __errno_location, and __environ (the first definition in load order:
+ *    a program that names environ has its own copy, which libc then uses too).
  *  - pthread_setcancelstate and pthread_testcancel (zr_cancel_ready), for the shim's system():
  *    the first definition anywhere, when the shim turns active. On glibc before 2.34 they are
  *    in libpthread, and a program that has not loaded it has no thread to cancel it: then
@@ -31,7 +42,6 @@
  */
 #include "zreap.h"
 
-#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <string.h>
@@ -40,10 +50,60 @@ struct zr_real zr_real;
 struct zr_thread_api zr_thread;
 static void *glibc_marker; /* gnu_get_libc_version, found only in glibc */
 
+/* Our own dynamic section, which tells our object in the loader's list. */
+extern ElfW(Dyn) _DYNAMIC[] __attribute__((visibility("hidden")));
+
 #define W(f) { #f, (void **)&zr_thread.f }
 static const struct zr_want thread_wants[] = { W(pthread_setcancelstate), W(pthread_testcancel) };
 #undef W
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the auxiliary vector ---- */
+
+#ifdef ZR_LIBC_MUSL
+unsigned long getauxval(unsigned long type);
+extern char **__environ;
+#else
+static const ElfW(auxv_t) *start_auxv; /* NULL: unknown; else ends with AT_NULL */
+#endif
+
+char **zr_start(int argc, char **argv, char **envp)
+{
+#ifdef ZR_LIBC_MUSL
+	(void)argc, (void)argv, (void)envp;
+	return __environ;
+#else
+	/* Only the array the program started with, on the stack, is followed by the vector: the
+	 * constructor of an object loaded later by dlopen gets the environment of the moment. An
+	 * unsetenv shifts that array down over its end, which then reads as an empty vector. */
+	if (argv == NULL || envp != argv + argc + 1)
+		return envp;
+	char **e = envp;
+	while (*e != NULL)
+		e++;
+	start_auxv = (const ElfW(auxv_t) *)(e + 1);
+	return envp;
+#endif
+}
+
+bool zr_auxval(unsigned long type, unsigned long *out)
+{
+#ifdef ZR_LIBC_MUSL
+	*out = getauxval(type);
+	return *out != 0 || type == AT_SECURE;
+#else
+	const ElfW(auxv_t) *a = start_auxv;
+	if (a != NULL && a->a_type != AT_NULL) {
+		for (; a->a_type != AT_NULL; a++)
+			if (a->a_type == type) {
+				*out = a->a_un.a_val;
+				return true;
+			}
+		return false;
+	}
+	return zr_proc_auxval(type, out);
+#endif
+}
 
 /* ---- the ELF lookup ---- */
 
@@ -83,16 +143,10 @@ static const void *dyn_ptr(const struct object *o, ElfW(Addr) v)
 	return (const void *)(v < o->base ? o->base + v : v);
 }
 
-static bool open_object(const struct dl_phdr_info *info, struct object *o)
+static bool open_dynamic(ElfW(Addr) base, const ElfW(Dyn) *dyn, struct object *o)
 {
 	memset(o, 0, sizeof *o);
-	o->base = info->dlpi_addr;
-	const ElfW(Dyn) *dyn = NULL;
-	for (int i = 0; i < info->dlpi_phnum; i++)
-		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-			dyn = (const ElfW(Dyn) *)(o->base + info->dlpi_phdr[i].p_vaddr);
-	if (dyn == NULL)
-		return false;
+	o->base = base;
 	for (; dyn->d_tag != DT_NULL; dyn++) {
 		switch (dyn->d_tag) {
 		case DT_SYMTAB: o->symtab = dyn_ptr(o, dyn->d_un.d_ptr); break;
@@ -105,13 +159,23 @@ static bool open_object(const struct dl_phdr_info *info, struct object *o)
 	return o->symtab != NULL && o->strtab != NULL && (o->gnu != NULL || o->sysv != NULL);
 }
 
+/* The dynamic section among an object's program headers, loaded at base. */
+static const ElfW(Dyn) *dynamic_of(ElfW(Addr) base, const ElfW(Phdr) *ph, size_t phnum)
+{
+	for (size_t i = 0; i < phnum; i++)
+		if (ph[i].p_type == PT_DYNAMIC)
+			return (const ElfW(Dyn) *)(base + ph[i].p_vaddr);
+	return NULL;
+}
+
 static void *symbol_address(const struct object *o, uint32_t index, const char *name)
 {
 	const ElfW(Sym) *sym = &o->symtab[index];
 	int type = ELF64_ST_TYPE(sym->st_info) /* the same bits in ELF32 */;
 	int bind = ELF64_ST_BIND(sym->st_info);
 	if (sym->st_shndx == SHN_UNDEF || sym->st_value == 0 ||
-	    (type != STT_FUNC && type != STT_GNU_IFUNC) || (bind != STB_GLOBAL && bind != STB_WEAK))
+	    (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT) ||
+	    (bind != STB_GLOBAL && bind != STB_WEAK))
 		return NULL;
 	if (o->versym != NULL && (o->versym[index] & 0x8000)) /* a hidden, non-default version */
 		return NULL;
@@ -161,18 +225,54 @@ static void *find_in(const struct object *o, const char *name)
 	return NULL;
 }
 
-/* Our own object is the one that holds this very function. */
-static bool holds_self(const struct dl_phdr_info *info)
+/* ---- the loader's list ---- */
+
+/* The program's base from its headers at AT_PHDR: PT_PHDR places them. Without one (the loader
+ * run as the program), they follow the ELF header at the start of the first page. */
+static ElfW(Addr) program_base(const ElfW(Phdr) *ph, size_t phnum)
 {
-	ElfW(Addr) self = (ElfW(Addr))&holds_self;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && self >= info->dlpi_addr + ph->p_vaddr &&
-		    self < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
-			return true;
-	}
-	return false;
+	for (size_t i = 0; i < phnum; i++)
+		if (ph[i].p_type == PT_PHDR)
+			return (ElfW(Addr))ph - ph[i].p_vaddr;
+	ElfW(Addr) first = (ElfW(Addr))ph & ~(ElfW(Addr))4095;
+	for (size_t i = 0; i < phnum; i++)
+		if (ph[i].p_type == PT_LOAD)
+			return first - (ph[i].p_vaddr & ~(ElfW(Addr))4095);
+	return first;
 }
+
+/* _r_debug, as the loader at base exports it (glibc's does). */
+static const struct r_debug *exported_list(ElfW(Addr) base, const ElfW(Phdr) *ph, size_t phnum)
+{
+	const ElfW(Dyn) *dyn = dynamic_of(base, ph, phnum);
+	struct object o;
+	if (dyn == NULL || !open_dynamic(base, dyn, &o))
+		return NULL;
+	return find_in(&o, "_r_debug");
+}
+
+static const struct r_debug *loader_list(void)
+{
+	unsigned long at_phdr, at_phnum, at_base;
+	if (!zr_auxval(AT_PHDR, &at_phdr) || !zr_auxval(AT_PHNUM, &at_phnum))
+		return NULL;
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)at_phdr;
+	ElfW(Addr) base = program_base(ph, at_phnum);
+	const ElfW(Dyn) *dyn = dynamic_of(base, ph, at_phnum);
+	for (; dyn != NULL && dyn->d_tag != DT_NULL; dyn++)
+		if (dyn->d_tag == DT_DEBUG && dyn->d_un.d_ptr != 0)
+			return (const struct r_debug *)dyn->d_un.d_ptr;
+	if (zr_auxval(AT_BASE, &at_base) && at_base != 0) {
+		const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)at_base;
+		return exported_list(at_base, (const ElfW(Phdr) *)(at_base + eh->e_phoff), eh->e_phnum);
+	}
+	return exported_list(base, ph, at_phnum); /* the program is the loader */
+}
+
+/* ---- searching with the loader's lock: objects loaded since ---- */
+
+typedef int (*iterate_fn)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
+static iterate_fn dl_iterate; /* libc's dl_iterate_phdr, found in the recorded tables */
 
 struct search {
 	const struct zr_want *wants;
@@ -185,13 +285,13 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
 	struct search *s = data;
-	bool is_self = holds_self(info);
+	const ElfW(Dyn) *dyn = dynamic_of(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
+	bool is_self = dyn == _DYNAMIC;
 	if (is_self)
 		s->self_seen = true;
-	if (is_self || (s->after_self && !s->self_seen))
-		return 0;
 	struct object o;
-	if (!open_object(info, &o))
+	if (is_self || (s->after_self && !s->self_seen) || dyn == NULL ||
+	    !open_dynamic(info->dlpi_addr, dyn, &o))
 		return 0;
 	bool missing = false;
 	for (size_t i = 0; i < s->count; i++) {
@@ -206,55 +306,46 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *data)
 	return missing ? 0 : 1;
 }
 
-/* True when every wanted symbol has been found. */
+static void *find_recorded(const char *name, bool after_self);
+
+/* Fills the empty slots of wants as dlsym would; true when every one is filled. */
 static bool search(const struct zr_want *wants, size_t count, bool after_self)
 {
-	struct search s = { wants, count, after_self, false };
-	dl_iterate_phdr(search_object, &s);
+	iterate_fn iterate = __atomic_load_n(&dl_iterate, __ATOMIC_RELAXED);
+	if (iterate == NULL) {
+		iterate = (iterate_fn)find_recorded("dl_iterate_phdr", false);
+		__atomic_store_n(&dl_iterate, iterate, __ATOMIC_RELAXED);
+	}
+	if (iterate != NULL) {
+		struct search s = { wants, count, after_self, false };
+		iterate(search_object, &s);
+	}
 	for (size_t i = 0; i < count; i++)
 		if (__atomic_load_n(wants[i].slot, __ATOMIC_RELAXED) == NULL)
 			return false;
 	return true;
 }
 
-/* ---- real functions: the objects loaded with the program, recorded once ---- */
+/* ---- the objects loaded with the program, recorded once ---- */
 
 /* Room for the objects most programs load; a program that loads more gets a table mapped for
  * them all when they are recorded. */
 #define SMALL_TABLE 32
 static struct object small_table[SMALL_TABLE];
 static struct object *objects = small_table;
-static int object_room = SMALL_TABLE, object_count;
-static int first_after_self;  /* objects[first_after_self..] followed ours in load order */
-static bool self_seen;
-static bool objects_overflow; /* more than object_room (loaded after a count, if mapped) */
+static int object_count;
+static int first_after_self; /* objects[first_after_self..] followed ours in load order */
 enum { UNRECORDED, RECORDING, RECORDED };
 static int objects_state; /* atomic */
 
-static int count_object(struct dl_phdr_info *info, size_t size, void *data)
+static void record_list(const struct link_map *head, int room)
 {
-	(void)info, (void)size;
-	++*(int *)data;
-	return 0;
-}
-
-static int record_object(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size, (void)data;
-	if (holds_self(info)) {
-		first_after_self = object_count;
-		self_seen = true;
-		return 0;
-	}
-	if (object_count == object_room) {
-		objects_overflow = true;
-		if (!self_seen) /* then every one recorded comes before ours */
+	for (const struct link_map *l = head; l != NULL && object_count < room; l = l->l_next) {
+		if (l->l_ld == _DYNAMIC)
 			first_after_self = object_count;
-		return 1;
+		else if (l->l_ld != NULL && open_dynamic(l->l_addr, l->l_ld, &objects[object_count]))
+			object_count++;
 	}
-	if (open_object(info, &objects[object_count]))
-		object_count++;
-	return 0;
 }
 
 /* True once the table can be read; false while another call is recording it: another thread,
@@ -267,44 +358,52 @@ static bool record_objects(void)
 	if (state == RECORDING || !__atomic_compare_exchange_n(&objects_state, &state, RECORDING, false,
 							       __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
 		return __atomic_load_n(&objects_state, __ATOMIC_ACQUIRE) == RECORDED;
-	dl_iterate_phdr(record_object, NULL);
-	if (objects_overflow) {
-		/* Rare: count them all, map room for them, and record again. */
+	const struct r_debug *list = loader_list();
+	if (list != NULL) {
 		int count = 0;
-		dl_iterate_phdr(count_object, &count);
-		struct object *table = zr_map((size_t)count * sizeof *table, true);
-		if (table != NULL) {
-			objects = table, object_room = count;
-			object_count = first_after_self = 0;
-			self_seen = objects_overflow = false;
-			dl_iterate_phdr(record_object, NULL);
+		for (const struct link_map *l = list->r_map; l != NULL; l = l->l_next)
+			count++;
+		if (count > SMALL_TABLE) {
+			/* Rare: map room for them all. */
+			struct object *table = zr_map((size_t)count * sizeof *table, true);
+			if (table != NULL)
+				objects = table;
+			else
+				count = SMALL_TABLE;
 		}
+		record_list(list->r_map, count > SMALL_TABLE ? count : SMALL_TABLE);
 	}
 	__atomic_store_n(&objects_state, RECORDED, __ATOMIC_RELEASE);
 	return true;
 }
 
-/* Searches the recorded objects after ours, then (musl) those before it. */
-static void *find_recorded(const char *name)
+/* Searches the recorded objects: after ours, then (musl) those before it; or, when !after_self,
+ * all of them in load order. */
+static void *find_recorded(const char *name, bool after_self)
 {
 	void *addr = NULL;
 	if (record_objects()) {
-		for (int i = first_after_self; addr == NULL && i < object_count; i++)
+		int from = after_self ? first_after_self : 0;
+		for (int i = from; addr == NULL && i < object_count; i++)
 			addr = find_in(&objects[i], name);
-		for (int i = 0; addr == NULL && !objects_overflow && i < first_after_self; i++)
+		for (int i = 0; addr == NULL && i < from; i++)
 			addr = find_in(&objects[i], name);
 	}
 	return addr;
 }
 
+void zr_real_record(void)
+{
+	record_objects();
+}
+
 void *zr_real_resolve(void **slot, const char *name)
 {
-	void *addr = find_recorded(name);
+	void *addr = find_recorded(name, true);
 	if (addr == NULL) {
-		/* The table is being recorded by another call, or is incomplete (objects were
-		 * loaded while it was recorded), or the function is in an object loaded since
-		 * (glibc's forkpty in a libutil a plugin loads), or nowhere: search every object
-		 * as dlsym would, taking the loader's lock. */
+		/* The table is being recorded by another call, or the function is in an object
+		 * loaded since (glibc's forkpty in a libutil a plugin loads), or nowhere: search
+		 * every object as dlsym would, taking the loader's lock. */
 		struct zr_want want = { name, &addr };
 		if (!search(&want, 1, true))
 			search(&want, 1, false);
@@ -314,14 +413,47 @@ void *zr_real_resolve(void **slot, const char *name)
 	return addr;
 }
 
+int *zr_errno_location(void)
+{
+	static void *slot;
+	static int lost; /* only if no libc could be found, where nothing else works either */
+	int *(*location)(void) = (int *(*)(void))zr_real_fn(&slot, "__errno_location");
+	return location != NULL ? location() : &lost;
+}
+
+char **zr_environ(void)
+{
+	static void *slot;
+	char ***environ_at = __atomic_load_n(&slot, __ATOMIC_RELAXED);
+	if (environ_at == NULL) {
+		const struct zr_want want = { "__environ", &slot };
+		if ((environ_at = find_recorded("__environ", false)) != NULL)
+			__atomic_store_n(&slot, environ_at, __ATOMIC_RELAXED);
+		else if (search(&want, 1, false))
+			environ_at = __atomic_load_n(&slot, __ATOMIC_RELAXED);
+	}
+	return environ_at != NULL ? *environ_at : NULL;
+}
+
+static void find_wanted(const struct zr_want *wants, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (__atomic_load_n(wants[i].slot, __ATOMIC_RELAXED) == NULL) {
+			void *addr = find_recorded(wants[i].name, false);
+			if (addr != NULL)
+				__atomic_store_n(wants[i].slot, addr, __ATOMIC_RELAXED);
+		}
+}
+
 bool zr_find_all(const struct zr_want *wants, size_t count)
 {
+	find_wanted(wants, count);
 	return search(wants, count, false);
 }
 
 void zr_cancel_ready(void)
 {
-	search(thread_wants, COUNT(thread_wants), false);
+	zr_find_all(thread_wants, COUNT(thread_wants));
 }
 
 bool zr_libc_matches(void)
@@ -330,7 +462,7 @@ bool zr_libc_matches(void)
 	 * which lacks the name, is not made to search every object again (unless another call is
 	 * still recording them). */
 	void *marker = __atomic_load_n(&glibc_marker, __ATOMIC_RELAXED);
-	if (marker == NULL && (marker = find_recorded("gnu_get_libc_version")) == NULL &&
+	if (marker == NULL && (marker = find_recorded("gnu_get_libc_version", true)) == NULL &&
 	    __atomic_load_n(&objects_state, __ATOMIC_ACQUIRE) != RECORDED)
 		marker = zr_real_resolve(&glibc_marker, "gnu_get_libc_version");
 	__atomic_store_n(&glibc_marker, marker, __ATOMIC_RELAXED);
@@ -350,8 +482,7 @@ static const char zr_dso_handle;
 bool zr_atfork_child(void (*child)(void))
 {
 	/* pthread_atfork is a function of musl's libc, but glibc puts it in libc_nonshared.a,
-	 * where it calls __register_atfork: linking it would make the glibc build unloadable into
-	 * a musl program, which must rather find it inert (zr_libc_matches). */
+	 * where it calls __register_atfork. */
 	struct {
 		int (*pthread_atfork)(void (*)(void), void (*)(void), void (*)(void));
 		int (*register_atfork)(void (*)(void), void (*)(void), void (*)(void), void *);
@@ -360,7 +491,7 @@ bool zr_atfork_child(void (*child)(void))
 		{ "pthread_atfork", (void **)&f.pthread_atfork },
 		{ "__register_atfork", (void **)&f.register_atfork },
 	};
-	search(wants, 2, false);
+	zr_find_all(wants, 2);
 	if (f.register_atfork != NULL)
 		return f.register_atfork(NULL, NULL, child, (void *)&zr_dso_handle) == 0;
 	return f.pthread_atfork != NULL && f.pthread_atfork(NULL, NULL, child) == 0;

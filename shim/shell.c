@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-extern char **environ;
 
 pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru); /* wait.c */
 
@@ -34,7 +33,7 @@ static int spawn_shell(pid_t *pid, const char *line, const posix_spawn_file_acti
 {
 	char *argv[] = { (char *)"sh", (char *)"-c", (char *)"--", (char *)line, NULL };
 	zr_spawn_begin();
-	int r = REAL(posix_spawn)(pid, "/bin/sh", actions, attr, argv, environ);
+	int r = REAL(posix_spawn)(pid, "/bin/sh", actions, attr, argv, zr_environ());
 	zr_spawn_end(r == 0 ? *pid : -1);
 	return r;
 }

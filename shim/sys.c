@@ -237,6 +237,24 @@ bool zr_proc_stat(pid_t pid, struct zr_stat *st)
 	return true;
 }
 
+bool zr_proc_auxval(unsigned long type, unsigned long *out)
+{
+	int fd = open_ro("/proc/self/auxv", 0);
+	if (fd < 0)
+		return false;
+	unsigned long pairs[32][2]; /* a_type, a_val; a read of a multiple of 16 bytes gets whole ones */
+	bool found = false;
+	long got;
+	while (!found && ((got = zr_sys(SYS_read, fd, pairs, sizeof pairs)) > 0 || got == -EINTR))
+		for (long i = 0; i < got / (long)sizeof pairs[0]; i++)
+			if (pairs[i][0] == type) {
+				*out = pairs[i][1], found = true;
+				break;
+			}
+	close_fd(fd);
+	return found;
+}
+
 pid_t zr_proc_tracer(pid_t pid)
 {
 	char buf[2048];

@@ -37,6 +37,13 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+/* errno is libc's, reached through its __errno_location, which the shim looks up rather than
+ * imports (real.c). */
+#include <errno.h>
+#undef errno
+#define errno (*zr_errno_location())
+int *zr_errno_location(void);
+
 #define ZR_EXPORT __attribute__((visibility("default")))
 
 typedef void (*zr_handler_t)(int); /* glibc calls it __sighandler_t, musl has no name for it */
@@ -73,6 +80,8 @@ struct zr_config {
 enum { ZR_FORWARD_AUTO, ZR_FORWARD_ALWAYS, ZR_FORWARD_NEVER };
 const char *zr_signame(int sig, char buf[12]);
 extern struct zr_config zr_cfg;
+void zr_config_env(char **env);   /* where the settings are read from */
+const char *zr_getenv(const char *name); /* from there */
 void zr_config_load(void);        /* ZREAP_LOG, ZREAP_DISABLE, ZREAP_SUBREAPER */
 void zr_config_load_active(void); /* the others, once the process turns active */
 
@@ -81,9 +90,20 @@ struct zr_want {
 	const char *name;
 	void **slot;
 };
-/* Sets each slot to its name's first definition in any loaded object but ours (as the loader
- * binds an import); true when every one was found. Takes the loader's lock. */
+/* Sets each empty slot to its name's first definition in any loaded object but ours (as the
+ * loader binds an import); true when every one was found. Takes the loader's lock for a name
+ * that none of the objects loaded with the program has. */
 bool zr_find_all(const struct zr_want *wants, size_t count);
+/* The constructor's first call: notes where the auxiliary vector is (glibc passes the
+ * constructor the start of the environment); returns the environment to read settings from. */
+char **zr_start(int argc, char **argv, char **envp);
+/* The auxiliary vector's entry of TYPE; false if there is none, or it cannot be read. */
+bool zr_auxval(unsigned long type, unsigned long *out);
+/* Records the loaded objects' tables, where the constructor does it. */
+void zr_real_record(void);
+/* libc's errno and environ, looked up at their first use: the library imports nothing. */
+int *zr_errno_location(void);
+char **zr_environ(void);
 struct zr_real {
 	pid_t (*fork)(void);
 	pid_t (*_Fork)(void);
@@ -291,6 +311,8 @@ struct zr_stat {
 };
 bool zr_proc_stat(pid_t pid, struct zr_stat *st);
 pid_t zr_proc_tracer(pid_t pid); /* TracerPid of /proc/PID/status; 0 when untraced or unknown */
+/* The auxiliary vector's entry of TYPE from /proc/self/auxv; false if absent or unreadable. */
+bool zr_proc_auxval(unsigned long type, unsigned long *out);
 
 /* ---- signals.c ---- */
 void zr_signals_activate(void);   /* PID 1: take over the forwarded signals' SIG_DFL */

@@ -24,6 +24,10 @@ ZR_LDFLAGS := -shared -Wl,-z,now -Wl,-z,norelro $(ZR_DEFS) -Wl,-z,noexecstack \
               -Wl,-z,noseparate-code -Wl,--hash-style=gnu -Wl,--as-needed \
               -nostartfiles -Wl,-Bsymbolic-functions
 
+# aarch64: gcc's outline atomics call into libgcc, whose constructor imports getauxval; inline
+# ones (load/store-exclusive, ARMv8.0) keep the library free of imports.
+ZR_CFLAGS += $(if $(filter aarch64%,$(shell $(CC) -dumpmachine)),-mno-outline-atomics)
+
 SRCS := $(wildcard shim/*.c)
 ARCH_S := $(wildcard shim/*_$(shell $(CC) -dumpmachine | cut -d- -f1).S)
 OBJS := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(patsubst shim/%.S,$(BUILD)/obj/%.o,$(ARCH_S))
@@ -41,9 +45,10 @@ $(BUILD)/obj/str.o: ZR_CFLAGS += -fno-builtin -fno-tree-loop-distribute-patterns
 # Only activate.c carries the version: a new VERSION rebuilds it alone.
 $(BUILD)/obj/activate.o: ZR_CFLAGS += -DZR_VERSION='"$(VERSION)"'
 $(BUILD)/obj/activate.o: VERSION
-$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/obj
+# Objects depend on this file too: a change of flags rebuilds them all.
+$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) Makefile | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(ZR_CFLAGS) $(LIBC_CFLAGS) -c -o $@ $<
-$(BUILD)/obj/%.o: shim/%.S | $(BUILD)/obj
+$(BUILD)/obj/%.o: shim/%.S Makefile | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(ZR_CFLAGS) -c -o $@ $<
 $(LIB): $(OBJS) $(LIBC_LINK_DEPS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(ZR_LDFLAGS) $(LIBC_LDFLAGS)
@@ -86,7 +91,7 @@ musl:
 	$(MAKE) BUILD=$(BUILD)/musl CC=musl-gcc LIBC_CFLAGS=-DZR_LIBC_MUSL ZR_DEFS= all
 
 # make cross ARCH=aarch64: the glibc build for another architecture, with Debian's cross
-# compiler, into build/ARCH/libzreap.so (floor GLIBC_2.17 there too, aarch64's first version).
+# compiler, into build/ARCH/libzreap.so (no import and no symbol version there either).
 ARCH ?= aarch64
 cross:
 	@scripts/install-deps cross-$(ARCH)

@@ -2,8 +2,10 @@
  * activate.c: the constructor, which decides between inert and active.
  *
  * LD_PRELOAD reaches every process in a container, so the inert path is the common one and
- * must cost next to nothing: resolve the real functions, read the settings, and return. No
- * thread, no handler, no signal mask touched; every wrapper then passes straight through.
+ * must cost next to nothing: record where the loaded objects' tables are (real.c), ask the
+ * kernel for the pid, look for a ZREAP_SUBREAPER* name, and return, reading no setting and
+ * calling no libc function. No thread, no handler, no signal mask touched; every wrapper then
+ * passes straight through.
  *
  * The shim becomes active only
  *   - in PID 1 (the init of a PID namespace: the kernel hands it every orphan), or

@@ -6,7 +6,8 @@
  *
  *   log.c       allocation-free, async-signal-safe `zreap[PID]:` lines on stderr
  *   config.c    the ZREAP_* settings, read once in the constructor
- *   real.c      the real libc functions behind the wrappers, found without libdl
+ *   str.c       the string functions the shim calls, its own: it imports nothing
+ *   real.c      what it uses of libc (real functions, errno, environ), found without the loader
  *   libc.c      the libc functions only an active shim calls, bound when it turns active
  *   activate.c  the constructor: inert or active, and starting the reaper
  *   owned.c     which pids are the app's own children, and spawns in flight

@@ -108,8 +108,7 @@ __attribute__((constructor)) static void zr_activate(int argc, char **argv, char
 	/* The inert path, every process but PID 1 in a container: it reads no setting, calls no
 	 * libc function and leaves errno alone. */
 	pid_t self = zr_getpid();
-	if (self != 1 && zr_getenv("ZREAP_SUBREAPER") == NULL &&
-	    zr_getenv("ZREAP_SUBREAPER_PID") == NULL)
+	if (self != 1 && !zr_env_has_prefix("ZREAP_SUBREAPER")) /* or ZREAP_SUBREAPER_PID: one pass */
 		return;
 	int saved = errno;
 	if (!zr_libc_matches()) {

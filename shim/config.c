@@ -22,6 +22,15 @@
 
 static char **settings_env; /* zr_start's: the environment the program started with (glibc) */
 
+bool zr_env_has_prefix(const char *prefix)
+{
+	size_t len = strlen(prefix);
+	for (char **e = settings_env; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, prefix, len) == 0)
+			return true;
+	return false;
+}
+
 const char *zr_getenv(const char *name)
 {
 	size_t len = strlen(name);

@@ -53,10 +53,6 @@ static void *glibc_marker; /* gnu_get_libc_version, found only in glibc */
 /* Our own dynamic section, which tells our object in the loader's list. */
 extern ElfW(Dyn) _DYNAMIC[] __attribute__((visibility("hidden")));
 
-#define W(f) { #f, (void **)&zr_thread.f }
-static const struct zr_want thread_wants[] = { W(pthread_setcancelstate), W(pthread_testcancel) };
-#undef W
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- the auxiliary vector ---- */
 
@@ -308,9 +304,20 @@ static int search_object(struct dl_phdr_info *info, size_t size, void *data)
 
 static void *find_recorded(const char *name, bool after_self);
 
-/* Fills the empty slots of wants as dlsym would; true when every one is filled. */
+static bool all_filled(const struct zr_want *wants, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (__atomic_load_n(wants[i].slot, __ATOMIC_RELAXED) == NULL)
+			return false;
+	return true;
+}
+
+/* Fills the empty slots of wants as dlsym would; true when every one is filled. Takes the
+ * loader's lock only if one is empty. */
 static bool search(const struct zr_want *wants, size_t count, bool after_self)
 {
+	if (all_filled(wants, count))
+		return true;
 	iterate_fn iterate = __atomic_load_n(&dl_iterate, __ATOMIC_RELAXED);
 	if (iterate == NULL) {
 		iterate = (iterate_fn)find_recorded("dl_iterate_phdr", false);
@@ -320,10 +327,7 @@ static bool search(const struct zr_want *wants, size_t count, bool after_self)
 		struct search s = { wants, count, after_self, false };
 		iterate(search_object, &s);
 	}
-	for (size_t i = 0; i < count; i++)
-		if (__atomic_load_n(wants[i].slot, __ATOMIC_RELAXED) == NULL)
-			return false;
-	return true;
+	return all_filled(wants, count);
 }
 
 /* ---- the objects loaded with the program, recorded once ---- */
@@ -421,20 +425,6 @@ int *zr_errno_location(void)
 	return location != NULL ? location() : &lost;
 }
 
-char **zr_environ(void)
-{
-	static void *slot;
-	char ***environ_at = __atomic_load_n(&slot, __ATOMIC_RELAXED);
-	if (environ_at == NULL) {
-		const struct zr_want want = { "__environ", &slot };
-		if ((environ_at = find_recorded("__environ", false)) != NULL)
-			__atomic_store_n(&slot, environ_at, __ATOMIC_RELAXED);
-		else if (search(&want, 1, false))
-			environ_at = __atomic_load_n(&slot, __ATOMIC_RELAXED);
-	}
-	return environ_at != NULL ? *environ_at : NULL;
-}
-
 static void find_wanted(const struct zr_want *wants, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
@@ -451,9 +441,22 @@ bool zr_find_all(const struct zr_want *wants, size_t count)
 	return search(wants, count, false);
 }
 
+char **zr_environ(void)
+{
+	static void *slot;
+	const struct zr_want want = { "__environ", &slot };
+	zr_find_all(&want, 1);
+	char ***environ_at = __atomic_load_n(&slot, __ATOMIC_RELAXED);
+	return environ_at != NULL ? *environ_at : NULL;
+}
+
 void zr_cancel_ready(void)
 {
-	zr_find_all(thread_wants, COUNT(thread_wants));
+	const struct zr_want wants[] = {
+		{ "pthread_setcancelstate", (void **)&zr_thread.pthread_setcancelstate },
+		{ "pthread_testcancel", (void **)&zr_thread.pthread_testcancel },
+	};
+	zr_find_all(wants, 2);
 }
 
 bool zr_libc_matches(void)

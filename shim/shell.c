@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-
 pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru); /* wait.c */
 
 static int spawn_shell(pid_t *pid, const char *line, const posix_spawn_file_actions_t *actions,

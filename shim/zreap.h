@@ -83,6 +83,7 @@ const char *zr_signame(int sig, char buf[12]);
 extern struct zr_config zr_cfg;
 void zr_config_env(char **env);   /* where the settings are read from */
 const char *zr_getenv(const char *name); /* from there */
+bool zr_env_has_prefix(const char *prefix); /* a variable there whose name starts so */
 void zr_config_load(void);        /* ZREAP_LOG, ZREAP_DISABLE, ZREAP_SUBREAPER */
 void zr_config_load_active(void); /* the others, once the process turns active */
 

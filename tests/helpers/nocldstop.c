@@ -3,7 +3,10 @@
  * and after the exit: with SA_NOCLDSTOP the stop and the continue send no SIGCHLD.
  * Each event is waited for before the next is caused (the continue, too, and the child exits
  * only when told), so that the SIGCHLD of each has been handled before the next is sent: two
- * pending at once would be merged into one, as often or not depending on timing. */
+ * pending at once would be merged into one, as often or not depending on timing. The continue
+ * needs more than waitpid: the kernel reports it to WCONTINUED as soon as SIGCONT is sent, but
+ * the child sends its SIGCHLD only when it next runs. So the child says when it runs again, and
+ * the SIGCHLD it sent before that is delivered to us as the read returns. */
 #include "zkit.h"
 #include <signal.h>
 #include <sys/wait.h>
@@ -17,13 +20,15 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = count, .sa_flags = flags };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
-	int go[2];
-	if (pipe(go) != 0)
+	int go[2], running[2];
+	if (pipe(go) != 0 || pipe(running) != 0)
 		return 2;
 	pid_t pid = fork();
 	if (pid == 0) {
-		char c;
+		char c = 'r';
 		raise(SIGSTOP);
+		if (write(running[1], &c, 1) != 1)
+			_exit(5);
 		_exit(read(go[0], &c, 1) == 1 ? 3 : 4);
 	}
 	int st;
@@ -31,7 +36,8 @@ int main(int argc, char **argv)
 	printf("stopped=%d after_stop=%d", WIFSTOPPED(st), (int)runs);
 	kill(pid, SIGCONT);
 	waitpid(pid, &st, WCONTINUED);
-	if (write(go[1], "x", 1) != 1)
+	char c;
+	if (read(running[0], &c, 1) != 1 || write(go[1], "x", 1) != 1)
 		return 2;
 	waitpid(pid, &st, 0);
 	printf(" exit=%d after_exit=%d\n", WEXITSTATUS(st), (int)runs);

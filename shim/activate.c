@@ -92,9 +92,14 @@ static bool become_subreaper(pid_t self)
 /* A fork child of the active process: inert by its pid already. The app's own dispositions go
  * back in (signals.c), and zr_active_pid is cleared so that its wrappers take the fast inert
  * path instead of asking the kernel for the pid at every call. The atfork child handler runs
- * it, and our _Fork, which runs none; never a vfork or clone child, which shares our memory. */
+ * it, and our _Fork, which runs none; never a vfork or clone child, which shares our memory.
+ * A grandchild, the fork child of such a child, finds zr_active_pid cleared and its
+ * dispositions the app's already: nothing to do (an orphan storm's double forks each saved
+ * a system call per managed signal). */
 void zr_after_fork_child(void)
 {
+	if (atomic_load_explicit(&zr_active_pid, memory_order_relaxed) == 0)
+		return;
 	zr_signals_after_fork();
 	atomic_store_explicit(&zr_active_pid, 0, memory_order_relaxed);
 }

@@ -28,25 +28,20 @@
 #define ZR_PID_LIMIT (1u << 22)
 
 static _Atomic uint32_t *table;
-static atomic_uint spawn_seq;
-static atomic_int inflight;
-static atomic_int reaper_waits_flight;
-atomic_int zr_spawned_word;
-atomic_int zr_reaper_waits_spawn;
-atomic_int zr_collected_word;
-atomic_int zr_reaper_waits_collect;
+struct zr_words *zr_words;
 atomic_int zr_tracer;
 
 bool zr_owned_init(void)
 {
 	table = zr_map(ZR_PID_LIMIT * sizeof *table, false);
-	return table != NULL;
+	zr_words = zr_map(sizeof *zr_words, false);
+	return table != NULL && zr_words != NULL;
 }
 
 void zr_spawn_begin(void)
 {
-	atomic_fetch_add(&inflight, 1);
-	atomic_fetch_add(&spawn_seq, 1);
+	atomic_fetch_add(&zr_words->inflight, 1);
+	atomic_fetch_add(&zr_words->spawn_seq, 1);
 }
 
 void zr_spawn_end(pid_t pid)
@@ -55,11 +50,11 @@ void zr_spawn_end(pid_t pid)
 		uint32_t stamp = zr_boot_ticks() + 1;
 		atomic_store(&table[pid], stamp ? stamp : 1);
 	}
-	if (atomic_fetch_sub(&inflight, 1) == 1 && atomic_load(&reaper_waits_flight))
-		zr_futex_wake(&inflight);
-	if (pid > 0 && atomic_load(&zr_reaper_waits_spawn)) {
-		atomic_fetch_add(&zr_spawned_word, 1);
-		zr_futex_wake(&zr_spawned_word);
+	if (atomic_fetch_sub(&zr_words->inflight, 1) == 1 && atomic_load(&zr_words->reaper_waits_flight))
+		zr_futex_wake(&zr_words->inflight);
+	if (pid > 0 && atomic_load(&zr_words->reaper_waits_spawn)) {
+		atomic_fetch_add(&zr_words->spawned, 1);
+		zr_futex_wake(&zr_words->spawned);
 	}
 }
 
@@ -73,9 +68,9 @@ void zr_app_collected(pid_t pid, bool exited)
 {
 	if (exited)
 		zr_owned_drop(pid);
-	atomic_fetch_add(&zr_collected_word, 1);
-	if (atomic_load(&zr_reaper_waits_collect))
-		zr_futex_wake(&zr_collected_word);
+	atomic_fetch_add(&zr_words->collected, 1);
+	if (atomic_load(&zr_words->reaper_waits_collect))
+		zr_futex_wake(&zr_words->collected);
 }
 
 uint32_t zr_owned_stamp(pid_t pid)
@@ -88,23 +83,23 @@ uint32_t zr_owned_stamp(pid_t pid)
 struct zr_flight zr_flight_read(void)
 {
 	struct zr_flight f;
-	f.seq = atomic_load(&spawn_seq);
-	f.inflight = (unsigned)atomic_load(&inflight);
+	f.seq = atomic_load(&zr_words->spawn_seq);
+	f.inflight = (unsigned)atomic_load(&zr_words->inflight);
 	return f;
 }
 
 bool zr_flight_settled(struct zr_flight before)
 {
-	return before.inflight == 0 && atomic_load(&spawn_seq) == before.seq;
+	return before.inflight == 0 && atomic_load(&zr_words->spawn_seq) == before.seq;
 }
 
 void zr_flight_wait(void)
 {
-	atomic_store(&reaper_waits_flight, 1);
+	atomic_store(&zr_words->reaper_waits_flight, 1);
 	int v;
-	while ((v = atomic_load(&inflight)) > 0)
-		zr_futex_wait(&inflight, v, 100);
-	atomic_store(&reaper_waits_flight, 0);
+	while ((v = atomic_load(&zr_words->inflight)) > 0)
+		zr_futex_wait(&zr_words->inflight, v, 100);
+	atomic_store(&zr_words->reaper_waits_flight, 0);
 }
 
 ZR_EXPORT long ptrace(int request, ...)

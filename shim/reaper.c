@@ -113,9 +113,9 @@ static atomic_int reaper_tid;
 static atomic_int reaper_quit;
 static void *reaper_stacks[2];
 static int reaper_stack_in_use;
-/* Set by the reaper from before it reads `sentinel` (to decide whether to block in waitid)
- * until its waitid returns: while set, a sentinel taken may be the one it sleeps on. */
-static atomic_int reaper_in_waitid;
+/* zr_words->reaper_in_waitid is set by the reaper from before it reads `sentinel` (to decide
+ * whether to block in waitid) until its waitid returns: while set, a sentinel taken may be the
+ * one it sleeps on. */
 
 pid_t zr_sentinel_pid(void)
 {
@@ -209,7 +209,7 @@ static void start_sentinel(void)
 /* Ends the sentinel, which the caller has taken out of `sentinel`, and returns once it has been
  * reaped. SIGKILL ends it even when stopped; where the app may not signal it (it was made
  * before the app changed its credentials), the futex it sleeps on does. While the reaper is in
- * or about to enter a blocking waitid (reaper_in_waitid), its zombie is left to it: the reaper
+ * or about to enter a blocking waitid (zr_words->reaper_in_waitid), its zombie is left to it: the reaper
  * read the sentinel's pid before it was taken, and with children alive only that zombie, still
  * there, is sure to wake it. The reaper then reaps it (an orphan to it now), or, told to end (a
  * pause), sees it and ends. Otherwise, or after 100 ms, we reap it: a reaper anywhere else
@@ -228,7 +228,7 @@ static void end_sentinel(pid_t pid)
 			continue;
 		if (r != 0)
 			return; /* ECHILD: reaped */
-		if (si.si_pid == pid && (atomic_load(&reaper_tid) == 0 || !atomic_load(&reaper_in_waitid) ||
+		if (si.si_pid == pid && (atomic_load(&reaper_tid) == 0 || !atomic_load(&zr_words->reaper_in_waitid) ||
 					 zr_now_ms() >= deadline)) {
 			zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL);
 			return;
@@ -364,10 +364,10 @@ static bool stash_forgotten(pid_t pid)
 	int slot = zr_stash_reserve();
 	if (slot < 0)
 		return false;
-	atomic_store(&zr_stashing, 1);
-	if (atomic_load(&zr_wide_waiters) > 0) {
-		atomic_store(&zr_stashing, 0);
-		zr_futex_wake(&zr_stashing);
+	atomic_store(&zr_words->stashing, 1);
+	if (atomic_load(&zr_words->wide_waiters) > 0) {
+		atomic_store(&zr_words->stashing, 0);
+		zr_futex_wake(&zr_words->stashing);
 		zr_stash_release(slot);
 		return false;
 	}
@@ -389,8 +389,8 @@ static bool stash_forgotten(pid_t pid)
 	} else {
 		zr_stash_release(slot);
 	}
-	atomic_store(&zr_stashing, 0);
-	zr_futex_wake(&zr_stashing);
+	atomic_store(&zr_words->stashing, 0);
+	zr_futex_wake(&zr_words->stashing);
 	if (reaped) {
 		const char *how;
 		int value;
@@ -490,10 +490,9 @@ static void scan_behind(void)
 static void wait_for_app(pid_t head, enum kind kind)
 {
 	long interval = SCAN_FIRST_MS;
-	first_seen(head, zr_now_ms());
-	atomic_store(&zr_reaper_waits_collect, 1);
+	atomic_store(&zr_words->reaper_waits_collect, 1);
 	for (;;) {
-		int collected = atomic_load(&zr_collected_word);
+		int collected = atomic_load(&zr_words->collected);
 		if (atomic_load(&reaper_quit)) /* after the read: a pause changes the word after it */
 			break;
 		if ((kind == OWN && zr_owned_stamp(head) == 0) || peek(head) == 0)
@@ -507,12 +506,12 @@ static void wait_for_app(pid_t head, enum kind kind)
 			if (left > 0 && left < wait)
 				wait = left;
 		}
-		if (zr_futex_wait(&zr_collected_word, collected, wait) == -ETIMEDOUT) {
+		if (zr_futex_wait(&zr_words->collected, collected, wait) == -ETIMEDOUT) {
 			scan_behind();
 			interval = interval * 2 > SCAN_MAX_MS ? SCAN_MAX_MS : interval * 2;
 		}
 	}
-	atomic_store(&zr_reaper_waits_collect, 0);
+	atomic_store(&zr_words->reaper_waits_collect, 0);
 }
 
 static bool spawn_reaper_thread(int stack);
@@ -545,15 +544,15 @@ static bool hand_over_if_main_exited(void)
  * before that. */
 static bool nap_without_sentinel(long nap)
 {
-	atomic_store(&zr_reaper_waits_spawn, 1);
-	int spawned = atomic_load(&zr_spawned_word);
+	atomic_store(&zr_words->reaper_waits_spawn, 1);
+	int spawned = atomic_load(&zr_words->spawned);
 	siginfo_t si;
 	si.si_pid = 0;
 	int r = zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL);
 	bool woken = true;
 	if ((r == -ECHILD || (r == 0 && si.si_pid == 0)) && !atomic_load(&reaper_quit))
-		woken = zr_futex_wait(&zr_spawned_word, spawned, nap) != -ETIMEDOUT;
-	atomic_store(&zr_reaper_waits_spawn, 0);
+		woken = zr_futex_wait(&zr_words->spawned, spawned, nap) != -ETIMEDOUT;
+	atomic_store(&zr_words->reaper_waits_spawn, 0);
 	return woken;
 }
 
@@ -568,10 +567,10 @@ static int reaper_main(void *arg)
 		siginfo_t si;
 		si.si_pid = 0;
 		/* With a sentinel, sleep in waitid until a child exits; without, only look. */
-		atomic_store(&reaper_in_waitid, 1);
+		atomic_store(&zr_words->reaper_in_waitid, 1);
 		int block = atomic_load(&sentinel) != 0 ? 0 : WNOHANG;
 		int r = zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL | block, NULL);
-		atomic_store(&reaper_in_waitid, 0);
+		atomic_store(&zr_words->reaper_in_waitid, 0);
 		if (r == -ECHILD || (r == 0 && si.si_pid == 0)) {
 			/* No exit to act on, and no sentinel: it is gone (killed, or stopped for an exec
 			 * or a pause), forgone, or could not be made (qemu-user cannot). Make one, where
@@ -661,10 +660,10 @@ bool zr_reaper_pause(void)
 	/* From its futex sleeps a changed word wakes it: it may be between its check of
 	 * reaper_quit and its wait, which a wake alone would miss. From waitid, its sentinel's
 	 * zombie does (end_sentinel), which it leaves for us once it has seen it. */
-	atomic_fetch_add(&zr_collected_word, 1);
-	zr_futex_wake(&zr_collected_word);
-	atomic_fetch_add(&zr_spawned_word, 1);
-	zr_futex_wake(&zr_spawned_word);
+	atomic_fetch_add(&zr_words->collected, 1);
+	zr_futex_wake(&zr_words->collected);
+	atomic_fetch_add(&zr_words->spawned, 1);
+	zr_futex_wake(&zr_words->spawned);
 	zr_sentinel_stop();
 	long deadline = zr_now_ms() + 1000;
 	while ((tid = atomic_load(&reaper_tid)) != 0) {

@@ -10,7 +10,7 @@
  * before it reaps, so when the stash is full it leaves further zombies alone: a status is
  * never dropped.
  *
- * zr_wide_waiters and zr_stashing keep a wide wait (any child, or a process group) from
+ * zr_words->wide_waiters and ->stashing keep a wide wait (any child, or a process group) from
  * missing an entry: the reaper stashes only while no wide wait is running, and a wide wait
  * that starts while it is stashing waits for it to finish before looking here (wait.c).
  */
@@ -29,7 +29,6 @@ struct slot {
 
 static struct slot *slots;
 static atomic_int ready_count;
-atomic_int zr_wide_waiters, zr_stashing;
 
 bool zr_stash_init(void)
 {

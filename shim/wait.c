@@ -7,7 +7,7 @@
  *     it; an exit (not a stop or continue report) also ends the pid's ownership;
  *   - first offers an exit status the reaper stashed for a forgotten child (stash.c), so a late
  *     wait still gets it, with rusage, exactly once (WNOWAIT keeps it);
- *   - brackets a wide wait (any child, a process group) with zr_wide_waiters, so the reaper
+ *   - brackets a wide wait (any child, a process group) with zr_words->wide_waiters, so the reaper
  *     never stashes a child such a wait was about to return; a wait for one pid instead
  *     looks in the stash again if the kernel says ECHILD, which is what it says once the
  *     reaper has taken that pid, after any stashing under way has been published;
@@ -28,20 +28,20 @@
 
 static void stashing_done(void)
 {
-	while (atomic_load(&zr_stashing))
-		zr_futex_wait(&zr_stashing, 1, -1);
+	while (atomic_load(&zr_words->stashing))
+		zr_futex_wait(&zr_words->stashing, 1, -1);
 }
 
 static void enter_wide(int options)
 {
 	if (options & (__WALL | __WCLONE))
 		zr_sentinel_forgo();
-	atomic_fetch_add(&zr_wide_waiters, 1);
+	atomic_fetch_add(&zr_words->wide_waiters, 1);
 	stashing_done();
 }
 
 /* After the kernel said ECHILD: the reaper may have reaped the child a moment ago and not yet
- * published its status. The reaper sets zr_stashing before it reaps, so once that is clear,
+ * published its status. The reaper sets zr_words->stashing before it reaps, so once that is clear,
  * the stash holds whatever it took. */
 static bool stash_after_echild(idtype_t idtype, id_t id, bool keep, struct zr_exit *e)
 {
@@ -92,7 +92,7 @@ pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru)
 		errno = saved;
 	}
 	if (wide)
-		atomic_fetch_sub(&zr_wide_waiters, 1);
+		atomic_fetch_sub(&zr_words->wide_waiters, 1);
 	if (r > 0 && status != NULL)
 		*status = st;
 	return r;
@@ -168,7 +168,7 @@ ZR_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 		errno = saved;
 	}
 	if (wide)
-		atomic_fetch_sub(&zr_wide_waiters, 1);
+		atomic_fetch_sub(&zr_words->wide_waiters, 1);
 	if (r == 0 && info != NULL)
 		*info = si;
 	return r;

@@ -204,11 +204,28 @@ struct zr_flight { unsigned seq, inflight; };
 struct zr_flight zr_flight_read(void);
 bool zr_flight_settled(struct zr_flight before);
 void zr_flight_wait(void);          /* reaper: sleep until no spawn is in flight */
-extern atomic_int zr_collected_word; /* bumped whenever the app collects a child */
-extern atomic_int zr_reaper_waits_collect;
-extern atomic_int zr_tracer;             /* the app has called ptrace: tracees report to its waits */
-extern atomic_int zr_spawned_word;       /* bumped after a spawn while the reaper waits for one */
-extern atomic_int zr_reaper_waits_spawn;
+extern atomic_int zr_tracer; /* the app has called ptrace: tracees report to its waits */
+/*
+ * The words the app's spawns and waits and the reaper's every turn write, in a page of their
+ * own that fork leaves out (zr_owned_init maps it), not in .bss. Fork write-protects every page
+ * it copies; the first write to one afterwards, in the app's next wait or the reaper's next
+ * turn, is a copy-on-write fault, and its TLB flush interrupts the other CPU whenever the other
+ * thread runs there: an orphan storm took 1.5 such interrupts more per orphan than under tini.
+ * Only an active process has the page: a fork child has none, and never looks.
+ */
+struct zr_words {
+	atomic_uint spawn_seq;         /* owned.c: spawns begun */
+	atomic_int inflight;           /* spawns begun and not yet recorded */
+	atomic_int reaper_waits_flight;
+	atomic_int collected;          /* bumped whenever the app collects a child */
+	atomic_int reaper_waits_collect;
+	atomic_int spawned;            /* bumped after a spawn while the reaper waits for one */
+	atomic_int reaper_waits_spawn;
+	atomic_int wide_waiters;       /* stash.c: app waits for any child or a group, under way */
+	atomic_int stashing;           /* the reaper is moving a forgotten child into the stash */
+	atomic_int reaper_in_waitid;   /* reaper.c */
+};
+extern struct zr_words *zr_words;
 
 /* ---- stash.c ---- */
 /* An exit report (not a stop or continue) in a siginfo's si_code. */
@@ -231,7 +248,6 @@ void zr_stash_release(int slot);
 /* Takes (or, with keep, copies) an entry whose pid matches idtype/id as waitid selects. */
 bool zr_stash_take(idtype_t idtype, id_t id, bool keep, struct zr_exit *out);
 int zr_exit_wstatus(const struct zr_exit *e);
-extern atomic_int zr_wide_waiters, zr_stashing;
 
 /* ---- sys.c ---- */
 /*

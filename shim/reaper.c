@@ -209,9 +209,9 @@ static void start_sentinel(void)
 /* Ends the sentinel, which the caller has taken out of `sentinel`, and returns once it has been
  * reaped. SIGKILL ends it even when stopped; where the app may not signal it (it was made
  * before the app changed its credentials), the futex it sleeps on does. While the reaper is in
- * or about to enter a blocking waitid (zr_words->reaper_in_waitid), its zombie is left to it: the reaper
- * read the sentinel's pid before it was taken, and with children alive only that zombie, still
- * there, is sure to wake it. The reaper then reaps it (an orphan to it now), or, told to end (a
+ * or about to enter a blocking waitid (zr_words->reaper_in_waitid), its zombie is left to it:
+ * the reaper read the sentinel's pid before it was taken, and with children alive only that
+ * zombie, still there, is sure to wake it. The reaper then reaps it (an orphan to it now), or, told to end (a
  * pause), sees it and ends. Otherwise, or after 100 ms, we reap it: a reaper anywhere else
  * reads `sentinel` again before it next blocks. */
 static void end_sentinel(pid_t pid)
@@ -228,8 +228,9 @@ static void end_sentinel(pid_t pid)
 			continue;
 		if (r != 0)
 			return; /* ECHILD: reaped */
-		if (si.si_pid == pid && (atomic_load(&reaper_tid) == 0 || !atomic_load(&zr_words->reaper_in_waitid) ||
-					 zr_now_ms() >= deadline)) {
+		bool reaper_blocks = atomic_load(&reaper_tid) != 0 &&
+				     atomic_load(&zr_words->reaper_in_waitid);
+		if (si.si_pid == pid && (!reaper_blocks || zr_now_ms() >= deadline)) {
 			zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL);
 			return;
 		}

@@ -120,7 +120,8 @@ uninstall:
 # make dist: build/libzreap-VERSION.tar.gz, the files git tracks (every file but build/ when
 # there is no git), under libzreap-VERSION/, with fixed owners, order and times, so that the
 # same tree gives the same bytes. Tracked files changed since the last commit are named on
-# stderr: they go in as they are, under the version of a release that does not have them. Its own `make` and `make test` work unpacked (tests/release.bats).
+# stderr: they go in as they are, under the version of a release that does not have them. Its
+# own `make` and `make test` work unpacked (tests/release.bats).
 DIST := libzreap-$(VERSION)
 IN_GIT = $(filter $(CURDIR),$(shell git rev-parse --show-toplevel 2>/dev/null))
 DIST_MTIME = $(if $(IN_GIT),$(shell git log -1 --format=%ct),$(shell stat -c %Y VERSION))

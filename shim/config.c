@@ -22,22 +22,25 @@
 
 static char **settings_env; /* zr_start's: the environment the program started with (glibc) */
 
+/* The first variable there whose name starts with the len bytes of name (whole: is them). */
+static const char *env_entry(const char *name, size_t len, bool whole)
+{
+	for (char **e = settings_env; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, len) == 0 && (!whole || (*e)[len] == '='))
+			return *e;
+	return NULL;
+}
+
 bool zr_env_has_prefix(const char *prefix)
 {
-	size_t len = strlen(prefix);
-	for (char **e = settings_env; e != NULL && *e != NULL; e++)
-		if (strncmp(*e, prefix, len) == 0)
-			return true;
-	return false;
+	return env_entry(prefix, strlen(prefix), false) != NULL;
 }
 
 const char *zr_getenv(const char *name)
 {
 	size_t len = strlen(name);
-	for (char **e = settings_env; e != NULL && *e != NULL; e++)
-		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-			return *e + len + 1;
-	return NULL;
+	const char *entry = env_entry(name, len, true);
+	return entry != NULL ? entry + len + 1 : NULL;
 }
 
 /* A decimal number of up to 18 digits, and nothing else: true and *out, or false. */

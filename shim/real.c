@@ -332,11 +332,18 @@ static bool search(const struct zr_want *wants, size_t count, bool after_self)
 
 /* ---- the objects loaded with the program, recorded once ---- */
 
-/* Room for the objects most programs load; a program that loads more gets a table mapped for
- * them all when they are recorded. */
+/* Each object as the loader's list gives it, its tables read from its dynamic section at each
+ * lookup (a few dozen entries): 16 bytes an object rather than a struct object's 48 keep the
+ * writable data, .bss included, within one page, which the build tests. Room for the objects
+ * most programs load; a program that loads more gets a table mapped for them all when they
+ * are recorded. */
+struct recorded {
+	ElfW(Addr) base;
+	const ElfW(Dyn) *dyn;
+};
 #define SMALL_TABLE 32
-static struct object small_table[SMALL_TABLE];
-static struct object *objects = small_table;
+static struct recorded small_table[SMALL_TABLE];
+static struct recorded *objects = small_table;
 static int object_count;
 static int first_after_self; /* objects[first_after_self..] followed ours in load order */
 enum { UNRECORDED, RECORDING, RECORDED };
@@ -347,8 +354,8 @@ static void record_list(const struct link_map *head, int room)
 	for (const struct link_map *l = head; l != NULL && object_count < room; l = l->l_next) {
 		if (l->l_ld == _DYNAMIC)
 			first_after_self = object_count;
-		else if (l->l_ld != NULL && open_dynamic(l->l_addr, l->l_ld, &objects[object_count]))
-			object_count++;
+		else if (l->l_ld != NULL)
+			objects[object_count++] = (struct recorded){ l->l_addr, l->l_ld };
 	}
 }
 
@@ -369,7 +376,7 @@ static bool record_objects(void)
 			count++;
 		if (count > SMALL_TABLE) {
 			/* Rare: map room for them all. */
-			struct object *table = zr_map((size_t)count * sizeof *table, true);
+			struct recorded *table = zr_map((size_t)count * sizeof *table, true);
 			if (table != NULL)
 				objects = table;
 			else
@@ -381,6 +388,12 @@ static bool record_objects(void)
 	return true;
 }
 
+static void *find_in_recorded(int i, const char *name)
+{
+	struct object o;
+	return open_dynamic(objects[i].base, objects[i].dyn, &o) ? find_in(&o, name) : NULL;
+}
+
 /* Searches the recorded objects: after ours, then (musl) those before it; or, when !after_self,
  * all of them in load order. */
 static void *find_recorded(const char *name, bool after_self)
@@ -389,9 +402,9 @@ static void *find_recorded(const char *name, bool after_self)
 	if (record_objects()) {
 		int from = after_self ? first_after_self : 0;
 		for (int i = from; addr == NULL && i < object_count; i++)
-			addr = find_in(&objects[i], name);
+			addr = find_in_recorded(i, name);
 		for (int i = 0; addr == NULL && i < from; i++)
-			addr = find_in(&objects[i], name);
+			addr = find_in_recorded(i, name);
 	}
 	return addr;
 }

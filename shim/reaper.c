@@ -37,9 +37,9 @@
  * descriptor, moves to /, blocks every signal and sleeps on a futex: the main thread's exit
  * word (below, hand_over_if_main_exited), or else one of its own. It never outlives the image
  * that made it, nor holds its memory: an exec through libc ends and reaps it first (exec.c),
- * with that futex as well as SIGKILL, since a sentinel made before the app changed its credentials
- * may not be one the app can signal; otherwise its death signal, SIGKILL on the death of its
- * parent the reaper thread, ends it when the app execs or exits.
+ * with that futex as well as SIGKILL, since a sentinel made before the app changed its
+ * credentials may not be one the app can signal; otherwise its death signal, SIGKILL on the
+ * death of its parent the reaper thread, ends it when the app execs or exits.
  * Waits with __WALL or __WCLONE do see it. An app that makes one for any child (strace -f,
  * which runs until such a wait says ECHILD; debuggers; programs of clone children) would wait
  * for it for ever, so at the first such wait (wait.c) the sentinel ends for good, before the
@@ -113,9 +113,6 @@ static atomic_int reaper_tid;
 static atomic_int reaper_quit;
 static void *reaper_stacks[2];
 static int reaper_stack_in_use;
-/* zr_words->reaper_in_waitid is set by the reaper from before it reads `sentinel` (to decide
- * whether to block in waitid) until its waitid returns: while set, a sentinel taken may be the
- * one it sleeps on. */
 
 pid_t zr_sentinel_pid(void)
 {
@@ -211,9 +208,9 @@ static void start_sentinel(void)
  * before the app changed its credentials), the futex it sleeps on does. While the reaper is in
  * or about to enter a blocking waitid (zr_words->reaper_in_waitid), its zombie is left to it:
  * the reaper read the sentinel's pid before it was taken, and with children alive only that
- * zombie, still there, is sure to wake it. The reaper then reaps it (an orphan to it now), or, told to end (a
- * pause), sees it and ends. Otherwise, or after 100 ms, we reap it: a reaper anywhere else
- * reads `sentinel` again before it next blocks. */
+ * zombie, still there, is sure to wake it. The reaper then reaps it (an orphan to it now),
+ * or, told to end (a pause), sees it and ends. Otherwise, or after 100 ms, we reap it: a reaper
+ * anywhere else reads `sentinel` again before it next blocks. */
 static void end_sentinel(pid_t pid)
 {
 	atomic_store(&sentinel_quit, 1);
@@ -518,8 +515,8 @@ static void wait_for_app(pid_t head, enum kind kind)
 static bool spawn_reaper_thread(int stack);
 
 /*
- * When the main thread has exited (pthread_exit in main) while app threads live on. The kernel then
- * makes the first live thread the one orphans are re-parented to and whose SIGCHLDs they send:
+ * When the main thread has exited (pthread_exit in main) while app threads live on. The kernel
+ * then makes the first live thread the one orphans are re-parented to and whose SIGCHLDs they send:
  * that is us, and as we block SIGCHLD it would be queued for the app's threads instead of
  * being dropped, cutting their epoll_wait short. So a fresh reaper thread, last in the list,
  * takes over and this one ends: the first live app thread becomes that thread, as without the

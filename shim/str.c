@@ -50,9 +50,7 @@ size_t strlen(const char *s)
 
 int strcmp(const char *a, const char *b)
 {
-	while (*a && *a == *b)
-		a++, b++;
-	return (unsigned char)*a - (unsigned char)*b;
+	return strncmp(a, b, (size_t)-1);
 }
 
 static int lower(int c)

@@ -7,8 +7,8 @@
  *     it; an exit (not a stop or continue report) also ends the pid's ownership;
  *   - first offers an exit status the reaper stashed for a forgotten child (stash.c), so a late
  *     wait still gets it, with rusage, exactly once (WNOWAIT keeps it);
- *   - brackets a wide wait (any child, a process group) with zr_words->wide_waiters, so the reaper
- *     never stashes a child such a wait was about to return; a wait for one pid instead
+ *   - brackets a wide wait (any child, a process group) with zr_words->wide_waiters, so the
+ *     reaper never stashes a child such a wait was about to return; a wait for one pid instead
  *     looks in the stash again if the kernel says ECHILD, which is what it says once the
  *     reaper has taken that pid, after any stashing under way has been published;
  *   - before the first wide wait with __WALL or __WCLONE, which would see the reaper's
@@ -41,8 +41,8 @@ static void enter_wide(int options)
 }
 
 /* After the kernel said ECHILD: the reaper may have reaped the child a moment ago and not yet
- * published its status. The reaper sets zr_words->stashing before it reaps, so once that is clear,
- * the stash holds whatever it took. */
+ * published its status. The reaper sets zr_words->stashing before it reaps, so once that is
+ * clear, the stash holds whatever it took. */
 static bool stash_after_echild(idtype_t idtype, id_t id, bool keep, struct zr_exit *e)
 {
 	stashing_done();

@@ -223,7 +223,10 @@ struct zr_words {
 	atomic_int reaper_waits_spawn;
 	atomic_int wide_waiters;       /* stash.c: app waits for any child or a group, under way */
 	atomic_int stashing;           /* the reaper is moving a forgotten child into the stash */
-	atomic_int reaper_in_waitid;   /* reaper.c */
+	/* reaper.c: set from before the reaper reads its sentinel's pid (to decide whether to block
+	 * in waitid) until its waitid returns; while set, a sentinel taken may be the one it sleeps
+	 * on (end_sentinel). */
+	atomic_int reaper_in_waitid;
 };
 extern struct zr_words *zr_words;
 

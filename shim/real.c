@@ -25,11 +25,12 @@
  *    order, as dlsym(RTLD_NEXT) finds it (then, for musl, which lists libc first, before
  *    it). Where several versions exist, the default one, as dlsym picks. Each is looked up at
  *    its wrapper's first call, not all in the constructor: most processes LD_PRELOAD reaches
- *    call few of the 45 wrapped functions. A lookup only reads the recorded tables, so it is
- *    safe in a signal handler and in a vfork child. Two threads racing to a first call store
- *    the same pointer. Only a function found in none of them (one of an object loaded later,
- *    or none at all) is searched for as dlsym would, with libc's dl_iterate_phdr, which takes
- *    the loader's lock.
+ *    call few of the 45 wrapped functions. The active process looks up all of them at once
+ *    (zr_real_resolve_all), for its fork children's sake. A lookup only reads the recorded
+ *    tables, so it is safe in a signal handler and in a vfork child. Two threads racing to a
+ *    first call store the same pointer. Only a function found in none of them (one of an
+ *    object loaded later, or none at all) is searched for as dlsym would, with libc's
+ *    dl_iterate_phdr, which takes the loader's lock.
  *  - errno and environ: __errno_location, and __environ (the first definition in load order:
  *    a program that names environ has its own copy, which libc then uses too).
  *  - pthread_setcancelstate and pthread_testcancel (zr_cancel_ready), for the shim's system():
@@ -428,6 +429,26 @@ void *zr_real_resolve(void **slot, const char *name)
 	if (addr != NULL)
 		__atomic_store_n(slot, addr, __ATOMIC_RELAXED);
 	return addr;
+}
+
+/* The names of zr_real's slots, in their order, one after another. */
+#define ZR_REAL_NAME(ret, name, params) #name "\0"
+static const char real_names[] = ZR_REAL_FUNCTIONS(ZR_REAL_NAME);
+#undef ZR_REAL_NAME
+#define ZR_REAL_ONE(ret, name, params) +1
+_Static_assert(sizeof zr_real == (0 ZR_REAL_FUNCTIONS(ZR_REAL_ONE)) * sizeof(void *),
+	       "zr_real is its slots, one pointer each, in the order of real_names");
+#undef ZR_REAL_ONE
+
+/* An inert process looks up only what it calls, at the first call. The active one looks up all
+ * of them: its fork children inherit the slots filled, where each child would otherwise look
+ * up what it calls anew (its writes never reach us), the exec functions at every spawn: a PID 1
+ * forking /bin/true paid 3 more page faults a child, on the symbol tables of libc. */
+void zr_real_resolve_all(void)
+{
+	void **slot = (void **)&zr_real;
+	for (const char *name = real_names; *name != '\0'; name += strlen(name) + 1)
+		zr_real_fn(slot++, name);
 }
 
 int *zr_errno_location(void)

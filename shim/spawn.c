@@ -19,14 +19,13 @@
 
 /* The parent's side of a tracked fork-like call: record the child, end the flight. The child
  * (0) returns untouched: it is inert by pid, and a fork child has had activate.c's atfork
- * handler run. */
+ * handler run. zr_spawn_end makes only the shim's own system calls, which leave errno alone:
+ * writing it back anyway cost the parent a copy-on-write fault at every fork (the page of
+ * the thread's errno, shared with the child until it execs). */
 static pid_t spawned(pid_t pid)
 {
-	if (pid == 0)
-		return 0;
-	int saved = errno;
-	zr_spawn_end(pid);
-	errno = saved;
+	if (pid != 0)
+		zr_spawn_end(pid);
 	return pid;
 }
 

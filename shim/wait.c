@@ -83,13 +83,13 @@ pid_t zr_wait_any(pid_t pid, int *status, int options, struct rusage *ru)
 			zr_app_collected(r, WIFEXITED(st) || WIFSIGNALED(st));
 		else if (r < 0 && err == ECHILD)
 			stashed = stash_after_echild(idtype, id, false, &e);
-		errno = err;
+		zr_errno_restore(err);
 	}
 	if (stashed) {
 		st = zr_exit_wstatus(&e);
 		fill_rusage(ru, &e);
 		r = e.pid;
-		errno = saved;
+		zr_errno_restore(saved);
 	}
 	if (wide)
 		atomic_fetch_sub(&zr_words->wide_waiters, 1);
@@ -160,12 +160,12 @@ ZR_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
 			zr_app_collected(si.si_pid, zr_is_exit(si.si_code));
 		else if (r < 0 && err == ECHILD && stashable)
 			stashed = stash_after_echild(idtype, match_id, keep, &e);
-		errno = err;
+		zr_errno_restore(err);
 	}
 	if (stashed) {
 		fill_siginfo(&si, &e);
 		r = 0;
-		errno = saved;
+		zr_errno_restore(saved);
 	}
 	if (wide)
 		atomic_fetch_sub(&zr_words->wide_waiters, 1);

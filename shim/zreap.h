@@ -44,6 +44,14 @@
 #undef errno
 #define errno (*zr_errno_location())
 int *zr_errno_location(void);
+/* Puts errno back to v, writing only if it changed: after a fork the page that holds it is
+ * shared with the child until the child execs, and a write then costs a copy-on-write fault. */
+static inline void zr_errno_restore(int v)
+{
+	int *e = zr_errno_location();
+	if (*e != v)
+		*e = v;
+}
 
 #define ZR_EXPORT __attribute__((visibility("default")))
 
@@ -106,52 +114,57 @@ void zr_real_record(void);
 /* libc's errno and environ, looked up at their first use: the library imports nothing. */
 int *zr_errno_location(void);
 char **zr_environ(void);
+/* The libc functions behind the wrappers: return type, name, parameters. */
+#define ZR_REAL_FUNCTIONS(X)                                                                      \
+	X(pid_t, fork, (void))                                                                    \
+	X(pid_t, _Fork, (void))                                                                   \
+	X(int, clone, (int (*)(void *), void *, int, void *, ...))                                \
+	X(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *,           \
+	  const posix_spawnattr_t *, char *const[], char *const[]))                               \
+	X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *,          \
+	  const posix_spawnattr_t *, char *const[], char *const[]))                               \
+	X(pid_t, forkpty, (int *, char *, const void *, const void *))                            \
+	X(int, system, (const char *))                                                            \
+	X(FILE *, popen, (const char *, const char *))                                            \
+	X(int, pclose, (FILE *))                                                                  \
+	X(pid_t, wait, (int *))                                                                   \
+	X(pid_t, waitpid, (pid_t, int *, int))                                                    \
+	X(pid_t, wait3, (int *, int, struct rusage *))                                            \
+	X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                                     \
+	X(int, waitid, (idtype_t, id_t, siginfo_t *, int))                                        \
+	X(long, ptrace, (int, ...))                                                               \
+	X(int, sigaction, (int, const struct sigaction *, struct sigaction *))                    \
+	X(zr_handler_t, signal, (int, zr_handler_t))                                              \
+	X(zr_handler_t, bsd_signal, (int, zr_handler_t))                                          \
+	X(zr_handler_t, ssignal, (int, zr_handler_t))                                             \
+	X(zr_handler_t, sysv_signal, (int, zr_handler_t))                                         \
+	X(zr_handler_t, __sysv_signal, (int, zr_handler_t))                                       \
+	X(zr_handler_t, sigset, (int, zr_handler_t))                                              \
+	X(int, sigignore, (int))                                                                  \
+	X(int, siginterrupt, (int, int))                                                          \
+	X(int, execve, (const char *, char *const[], char *const[]))                              \
+	X(int, execv, (const char *, char *const[]))                                              \
+	X(int, execvp, (const char *, char *const[]))                                             \
+	X(int, execvpe, (const char *, char *const[], char *const[]))                             \
+	X(int, fexecve, (int, char *const[], char *const[]))                                      \
+	X(int, execveat, (int, const char *, char *const[], char *const[], int))                  \
+	X(int, setuid, (uid_t))                                                                   \
+	X(int, setgid, (gid_t))                                                                   \
+	X(int, seteuid, (uid_t))                                                                  \
+	X(int, setegid, (gid_t))                                                                  \
+	X(int, setreuid, (uid_t, uid_t))                                                          \
+	X(int, setregid, (gid_t, gid_t))                                                          \
+	X(int, setresuid, (uid_t, uid_t, uid_t))                                                  \
+	X(int, setresgid, (gid_t, gid_t, gid_t))                                                  \
+	X(int, setgroups, (size_t, const gid_t *))                                                \
+	X(int, initgroups, (const char *, gid_t))                                                 \
+	X(int, unshare, (int))                                                                    \
+	X(int, setns, (int, int))
+#define ZR_REAL_SLOT(ret, name, params) ret(*name) params;
 struct zr_real {
-	pid_t (*fork)(void);
-	pid_t (*_Fork)(void);
-	int (*clone)(int (*)(void *), void *, int, void *, ...);
-	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-			   const posix_spawnattr_t *, char *const[], char *const[]);
-	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-			    const posix_spawnattr_t *, char *const[], char *const[]);
-	pid_t (*forkpty)(int *, char *, const void *, const void *);
-	int (*system)(const char *);
-	FILE *(*popen)(const char *, const char *);
-	int (*pclose)(FILE *);
-	pid_t (*wait)(int *);
-	pid_t (*waitpid)(pid_t, int *, int);
-	pid_t (*wait3)(int *, int, struct rusage *);
-	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
-	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
-	long (*ptrace)(int, ...);
-	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
-	zr_handler_t (*signal)(int, zr_handler_t);
-	zr_handler_t (*bsd_signal)(int, zr_handler_t);
-	zr_handler_t (*ssignal)(int, zr_handler_t);
-	zr_handler_t (*sysv_signal)(int, zr_handler_t);
-	zr_handler_t (*__sysv_signal)(int, zr_handler_t);
-	zr_handler_t (*sigset)(int, zr_handler_t);
-	int (*sigignore)(int);
-	int (*siginterrupt)(int, int);
-	int (*execve)(const char *, char *const[], char *const[]);
-	int (*execv)(const char *, char *const[]);
-	int (*execvp)(const char *, char *const[]);
-	int (*execvpe)(const char *, char *const[], char *const[]);
-	int (*fexecve)(int, char *const[], char *const[]);
-	int (*execveat)(int, const char *, char *const[], char *const[], int);
-	int (*setuid)(uid_t);
-	int (*setgid)(gid_t);
-	int (*seteuid)(uid_t);
-	int (*setegid)(gid_t);
-	int (*setreuid)(uid_t, uid_t);
-	int (*setregid)(gid_t, gid_t);
-	int (*setresuid)(uid_t, uid_t, uid_t);
-	int (*setresgid)(gid_t, gid_t, gid_t);
-	int (*setgroups)(size_t, const gid_t *);
-	int (*initgroups)(const char *, gid_t);
-	int (*unshare)(int);
-	int (*setns)(int, int);
+	ZR_REAL_FUNCTIONS(ZR_REAL_SLOT)
 };
+#undef ZR_REAL_SLOT
 extern struct zr_real zr_real;
 /* Looks NAME up and stores it in SLOT (real.c); NULL where no object defines it. Reads
  * tables recorded in the constructor, safe in a signal handler, for anything libc has. */
@@ -161,6 +174,8 @@ static inline void *zr_real_fn(void **slot, const char *name)
 	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
 	return ZR_LIKELY(f != NULL) ? f : zr_real_resolve(slot, name);
 }
+/* Looks up every function behind the wrappers at once, when the shim turns active. */
+void zr_real_resolve_all(void);
 /* The cancellation functions of the shim's system(); NULL where the program has no threads
  * library (glibc before 2.34 without libpthread loaded), which then has no thread to cancel. */
 struct zr_thread_api {

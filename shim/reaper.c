@@ -574,7 +574,8 @@ static bool defer_nap(void)
 	if (zr_cfg.forgotten_ms > 0 && zr_cfg.forgotten_ms < nap)
 		nap = zr_cfg.forgotten_ms;
 	zr_futex_wait(&reaper_quit, 0, nap);
-	return !atomic_load(&reaper_quit) && atomic_load(&zr_words->spawn_seq) != seq && may_defer(true);
+	return !atomic_load(&reaper_quit) && atomic_load(&zr_words->spawn_seq) != seq &&
+	       may_defer(true);
 }
 
 static bool spawn_reaper_thread(int stack);

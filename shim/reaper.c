@@ -352,7 +352,8 @@ static void reap_orphan(pid_t pid)
 		zr_proc_stat(pid, &st);
 	siginfo_t si;
 	si.si_pid = 0;
-	if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL) == 0 && si.si_pid == pid) {
+	if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL) == 0 &&
+	    si.si_pid == pid) {
 		const char *how;
 		int value;
 		describe(&si, &how, &value);

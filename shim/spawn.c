@@ -19,9 +19,7 @@
 
 /* The parent's side of a tracked fork-like call: record the child, end the flight. The child
  * (0) returns untouched: it is inert by pid, and a fork child has had activate.c's atfork
- * handler run. zr_spawn_end makes only the shim's own system calls, which leave errno alone:
- * writing it back anyway cost the parent a copy-on-write fault at every fork (the page of
- * the thread's errno, shared with the child until it execs). */
+ * handler run. */
 static pid_t spawned(pid_t pid)
 {
 	if (pid != 0)
@@ -97,9 +95,7 @@ static int tracked_spawn(spawn_fn real, pid_t *pid, const char *path,
 	pid_t child = -1;
 	zr_spawn_begin();
 	int r = real(&child, path, actions, attr, argv, envp);
-	int saved = errno;
 	zr_spawn_end(r == 0 ? child : -1);
-	errno = saved;
 	if (r == 0 && pid != NULL)
 		*pid = child;
 	return r;
@@ -134,11 +130,8 @@ long zr_vfork_leave(long ret, int tracked)
 		errno = (int)-ret;
 		return -1;
 	}
-	if (tracked) {
-		int saved = errno;
+	if (tracked)
 		zr_spawn_end((pid_t)ret);
-		errno = saved;
-	}
 	return ret;
 }
 

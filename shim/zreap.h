@@ -111,8 +111,7 @@ char **zr_start(int argc, char **argv, char **envp);
 bool zr_auxval(unsigned long type, unsigned long *out);
 /* Records the loaded objects' tables, where the constructor does it. */
 void zr_real_record(void);
-/* libc's errno and environ, looked up at their first use: the library imports nothing. */
-int *zr_errno_location(void);
+/* libc's environ (errno's zr_errno_location is above), looked up at its first use. */
 char **zr_environ(void);
 /* The libc functions behind the wrappers: return type, name, parameters. */
 #define ZR_REAL_FUNCTIONS(X)                                                                      \
@@ -210,6 +209,9 @@ static inline bool zr_active(void)
 
 /* ---- owned.c ---- */
 bool zr_owned_init(void);
+/* Both leave errno alone (the shim's own system calls only): a spawn wrapper returns the libc
+ * call's errno without saving it, and writes none back, which after a fork would cost a
+ * copy-on-write fault of the page that holds it while the child still shares it. */
 void zr_spawn_begin(void);
 void zr_spawn_end(pid_t pid);       /* records pid (if > 0) as the app's, then ends the flight */
 void zr_app_collected(pid_t pid, bool exited); /* the app collected a report of pid's */

@@ -27,19 +27,11 @@ static long reaper_switches(void)
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
 	long n = -1;
+	char comm[32];
 	while (d && (e = readdir(d)) != NULL) {
-		char path[300], line[256], comm[32] = "";
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
-		FILE *f = fopen(path, "r");
-		long v = -1;
-		while (f && fgets(line, sizeof line, f)) {
-			sscanf(line, "Name:\t%31s", comm);
-			sscanf(line, "voluntary_ctxt_switches:\t%ld", &v);
-		}
-		if (f)
-			fclose(f);
+		long v = zk_thread_switches(e->d_name, comm);
 		if (strcmp(comm, "zreap") == 0)
 			n = v;
 	}

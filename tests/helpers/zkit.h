@@ -25,6 +25,25 @@ static inline void zk_sleep_ms(long ms)
 		;
 }
 
+/* How often thread TID of this process was switched out voluntarily (woke up), and its name
+ * in comm (up to 31 bytes); -1 if unknown. */
+static inline long zk_thread_switches(const char *tid, char comm[32])
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/task/%.20s/status", tid);
+	FILE *f = fopen(path, "r");
+	long n = -1;
+	comm[0] = '\0';
+	while (f && fgets(line, sizeof line, f)) {
+		if (sscanf(line, "Name:\t%31s", comm) == 1)
+			continue;
+		sscanf(line, "voluntary_ctxt_switches:\t%ld", &n);
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /* State letter and comm of /proc/PID/stat; 0 if gone. */
 static inline char zk_proc_state(int pid, char *comm, size_t len)
 {

@@ -56,6 +56,8 @@ void zr_spawn_end(pid_t pid)
 		atomic_fetch_add(&zr_words->spawned, 1);
 		zr_futex_wake(&zr_words->spawned);
 	}
+	if (pid > 0)
+		zr_reap_inline();
 }
 
 void zr_owned_drop(pid_t pid)
@@ -71,6 +73,7 @@ void zr_app_collected(pid_t pid, bool exited)
 	atomic_fetch_add(&zr_words->collected, 1);
 	if (atomic_load(&zr_words->reaper_waits_collect))
 		zr_futex_wake(&zr_words->collected);
+	zr_reap_inline();
 }
 
 uint32_t zr_owned_stamp(pid_t pid)

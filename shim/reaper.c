@@ -62,8 +62,22 @@
  * every DEFER_NAP_MS instead (ZREAP_FORGOTTEN_MS if shorter), for as long as the app begins
  * spawns between looks and no other child appears. An orphan then waits at most that long:
  * one adopted and dead within a single nap (a grandchild's child); one adopted alive is seen
- * at the next look, and the reaper is back in waitid when it dies. A storm of orphans never
- * defers (they are children not the app's), nor does an idle app, in which nothing exits.
+ * at the next look, and the reaper is back in waitid when it dies. An idle app never defers:
+ * nothing exits in it.
+ *
+ * Reaping on the app's thread. In an orphan storm (an app whose children leave grandchildren
+ * behind as fast as it spawns) the reaper woke twice an orphan: at the orphan's exit and at the
+ * exit of its parent, the app's own child, just as the app, woken by the same exit, went on to
+ * fork again. The fork write-protects the app's memory and must flush the TLB of every CPU
+ * running it, so each time the reaper ran on the other CPU it cost the app an interrupt and the
+ * wait for it: twice the app's CPU time of a storm under tini. So once orphans come (one was
+ * reaped, by either thread), the app's own spawns and collections look at the head of the
+ * zombies as they return (zr_reap_inline) and reap the orphans there, classified as the reaper
+ * does: no other thread runs, nothing is flushed elsewhere. It stops looking after INLINE_TRIES
+ * looks that find none. And while it reaps orphans so (it did in the last APP_REAPING_MS), the
+ * reaper defers as above among orphans too, and reaps those it finds at its looks. An app
+ * that spawns among orphans it does not reap on its way (one that polls for them between
+ * spawns, as a latency measure does) keeps the reaper in waitid.
  *
  * Head-of-line. waitid returns the first zombie in the kernel's list. If that is the app's
  * own uncollected child, every peek returns it, and the orphans behind it are hidden. Then
@@ -106,6 +120,7 @@
 #define NAP_FIRST_MS 10 /* the naps without a sentinel (above) */
 #define DEFER_NAP_MS 10 /* deferring (above) */
 #define ORPHAN_RECENT_MS 1000
+#define APP_REAPING_MS 100 /* reaping on the app's thread (above) */
 #define NAP_MAX_MS 1000
 #define SEEN_MAX 256
 /* What pthread_create asks for, less a TLS of its own (the reaper writes none), plus its tid,
@@ -345,6 +360,15 @@ static void describe(const siginfo_t *si, const char **how, int *value)
 	*value = si->si_status;
 }
 
+/* How many more of the app's spawns and collections look for orphans without finding one;
+ * every orphan reaped, by either thread, sets it back to INLINE_TRIES. */
+#define INLINE_TRIES 64
+
+static void orphan_reaped(void)
+{
+	atomic_store_explicit(&zr_words->inline_tries, INLINE_TRIES, memory_order_relaxed);
+}
+
 static void reap_orphan(pid_t pid)
 {
 	struct zr_stat st = { .comm = "?" };
@@ -354,6 +378,7 @@ static void reap_orphan(pid_t pid)
 	si.si_pid = 0;
 	if (zr_raw_waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL, NULL) == 0 &&
 	    si.si_pid == pid) {
+		orphan_reaped();
 		const char *how;
 		int value;
 		describe(&si, &how, &value);
@@ -465,6 +490,30 @@ static enum kind classify(pid_t pid, struct zr_flight flight)
 	return ORPHAN;
 }
 
+/* ---- reaping on the app's thread (see the header) ---- */
+
+void zr_reap_inline(void)
+{
+	if (atomic_load_explicit(&zr_words->inline_tries, memory_order_relaxed) <= 0)
+		return;
+	bool reaped = false;
+	for (;;) {
+		struct zr_flight flight = zr_flight_read();
+		siginfo_t si;
+		si.si_pid = 0;
+		if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) != 0 ||
+		    si.si_pid <= 0 || si.si_pid == atomic_load(&sentinel) || !zr_is_exit(si.si_code) ||
+		    classify(si.si_pid, flight) != ORPHAN)
+			break;
+		reap_orphan(si.si_pid);
+		reaped = true;
+	}
+	if (reaped)
+		atomic_fetch_add_explicit(&zr_words->inline_reaped, 1, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&zr_words->inline_tries, 1, memory_order_relaxed);
+}
+
 struct scan {
 	struct zr_flight flight;
 	long now;
@@ -534,6 +583,22 @@ static void wait_for_app(pid_t head, enum kind kind)
 /* When the reaper last reaped an orphan or saw a child not the app's; 0: never. */
 static long other_seen_ms;
 
+/* Whether the app's thread reaps orphans on its way (zr_reap_inline): it did in the last
+ * APP_REAPING_MS, a span that a busy machine's scheduling gaps do not end. */
+static unsigned inline_reaped_seen;
+static long app_reaped_ms;
+
+static bool app_reaping(void)
+{
+	long now = zr_now_ms();
+	unsigned n = atomic_load_explicit(&zr_words->inline_reaped, memory_order_relaxed);
+	if (n != inline_reaped_seen) {
+		inline_reaped_seen = n;
+		app_reaped_ms = now;
+	}
+	return app_reaped_ms != 0 && now - app_reaped_ms < APP_REAPING_MS;
+}
+
 static void note_other_child(pid_t pid, void *arg)
 {
 	if (pid != atomic_load(&sentinel) && zr_owned_stamp(pid) == 0)
@@ -548,6 +613,8 @@ static void note_other_child(pid_t pid, void *arg)
  * (the next look, when already deferring) tells. */
 static bool may_defer(bool already)
 {
+	if (app_reaping())
+		return true;
 	long now = zr_now_ms();
 	if (other_seen_ms != 0 && now - other_seen_ms < ORPHAN_RECENT_MS)
 		return false;
@@ -566,7 +633,8 @@ static bool may_defer(bool already)
 }
 
 /* One nap while deferring, which a pause cuts short; true to go on deferring after it: the
- * app began a spawn meanwhile, and still has no child but its own. */
+ * app began a spawn meanwhile, and reaps orphans on its way or still has no child but its
+ * own. */
 static bool defer_nap(void)
 {
 	unsigned seq = atomic_load(&zr_words->spawn_seq);
@@ -685,9 +753,11 @@ static int reaper_main(void *arg)
 		}
 		enum kind kind = zr_is_exit(si.si_code) ? classify(pid, flight) : TRACEE;
 		if (kind == ORPHAN) {
+			/* Found at a look while deferring: only an app that reaps orphans on its way
+			 * keeps us out of waitid. */
 			reap_orphan(pid);
 			other_seen_ms = zr_now_ms();
-			deferring = false;
+			deferring = deferring && app_reaping();
 		} else if (kind == UNSURE) {
 			zr_flight_wait();
 		} else {

@@ -244,6 +244,10 @@ struct zr_words {
 	 * in waitid) until its waitid returns; while set, a sentinel taken may be the one it sleeps
 	 * on (end_sentinel). */
 	atomic_int reaper_in_waitid;
+	/* reaper.c, reaping on the app's thread: how many more of its looks may find no orphan,
+	 * and how often one did reap. */
+	atomic_int inline_tries;
+	atomic_uint inline_reaped;
 };
 extern struct zr_words *zr_words;
 
@@ -365,6 +369,9 @@ void zr_stop_on_own_signal(int sig);
 
 /* ---- reaper.c ---- */
 bool zr_reaper_start(void);
+/* On the app's thread, after its spawns and collections: reaps the orphans at the head of the
+ * zombies while orphans come; async-signal-safe, and leaves errno alone. */
+void zr_reap_inline(void);
 /* For cred.c, on an app thread: end the reaper thread and its sentinel (false if it did not end
  * within a second and runs on), and start a new one, with the calling thread's credentials. */
 bool zr_reaper_pause(void);

@@ -1,12 +1,14 @@
-/* busyspawn N [orphan]: a PID 1 busy with children of its own: N times fork, execve /bin/true
- * and waitpid. Prints one line:
- *   children=N bad=B wakes=W [orphan_ms=M]
+/* busyspawn N [orphan|storm]: a PID 1 busy with children of its own: N times fork, execve
+ * /bin/true and waitpid. Prints one line:
+ *   children=N bad=B wakes=W [orphan_ms=M] [zombies=Z]
  * bad counts children whose status was not exit 0; wakes is how often the shim's reaper
  * thread (named "zreap") was switched out voluntarily during the loop, -1 if there is none.
  * orphan: at a quarter of the loop an own child forks a grandchild and exits, leaving it to
  * PID 1 alive; once the app holds a pidfd of it, it is told to exit, and the loop goes on.
  * orphan_ms is from that moment until the grandchild is gone (reaped), -1 if it is not
- * gone a second after the loop ends. */
+ * gone a second after the loop ends.
+ * storm: each of the N children instead forks a grandchild and both exit at once (an orphan
+ * an iteration, zk_leak_orphan); zombies is how many are left once the count settles. */
 #include "zkit.h"
 #include <signal.h>
 #include <stdbool.h>
@@ -90,6 +92,7 @@ int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 1000;
 	bool orphan = argc > 2 && strcmp(argv[2], "orphan") == 0;
+	bool storm = argc > 2 && strcmp(argv[2], "storm") == 0;
 	int bad = 0, pidfd = -1;
 	long told = 0, orphan_ms = -1;
 	for (int i = 0; i < 20; i++)
@@ -105,7 +108,7 @@ int main(int argc, char **argv)
 			told = zk_now_ms();
 			close(go);
 		}
-		bad += spawn_true();
+		bad += storm ? zk_leak_orphan() != 0 : spawn_true();
 		if (pidfd >= 0 && orphan_ms < 0 && gone(pidfd))
 			orphan_ms = zk_now_ms() - told;
 	}
@@ -119,6 +122,8 @@ int main(int argc, char **argv)
 	printf("children=%d bad=%d wakes=%ld", n, bad, before < 0 ? -1 : after - before);
 	if (orphan)
 		printf(" orphan_ms=%ld", orphan_ms);
+	if (storm)
+		printf(" zombies=%d", zk_settle(200, 3000));
 	printf("\n");
 	return 0;
 }

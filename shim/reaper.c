@@ -502,7 +502,12 @@ void zr_reap_inline(void)
 		siginfo_t si;
 		si.si_pid = 0;
 		if (zr_raw_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, NULL) != 0 ||
-		    si.si_pid <= 0 || si.si_pid == atomic_load(&sentinel) || !zr_is_exit(si.si_code) ||
+		    si.si_pid <= 0 || !zr_is_exit(si.si_code))
+			break;
+		/* Never a sentinel, not even one already taken out of `sentinel` (its pid is
+		 * counted in sentinels_taken before, and it dies only after): its taker may leave
+		 * its zombie for the reaper to wake on (end_sentinel). */
+		if (si.si_pid == atomic_load(&sentinel) || atomic_load(&sentinels_taken) != 0 ||
 		    classify(si.si_pid, flight) != ORPHAN)
 			break;
 		reap_orphan(si.si_pid);

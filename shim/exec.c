@@ -16,7 +16,6 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-
 #define EXEC_WRAP(call)                       \
 	do {                                  \
 		if (!zr_active())             \

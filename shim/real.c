@@ -54,7 +54,6 @@ static void *glibc_marker; /* gnu_get_libc_version, found only in glibc */
 /* Our own dynamic section, which tells our object in the loader's list. */
 extern ElfW(Dyn) _DYNAMIC[] __attribute__((visibility("hidden")));
 
-
 /* ---- the auxiliary vector ---- */
 
 #ifdef ZR_LIBC_MUSL

@@ -758,8 +758,8 @@ static int reaper_main(void *arg)
 		}
 		enum kind kind = zr_is_exit(si.si_code) ? classify(pid, flight) : TRACEE;
 		if (kind == ORPHAN) {
-			/* Found at a look while deferring: only an app that reaps orphans on its way
-			 * keeps us out of waitid. */
+			/* While deferring, an orphan found at a look ends it, unless the app reaps
+			 * orphans on its way. */
 			reap_orphan(pid);
 			other_seen_ms = zr_now_ms();
 			deferring = deferring && app_reaping();

@@ -213,8 +213,10 @@ bool zr_owned_init(void);
  * call's errno without saving it, and writes none back, which after a fork would cost a
  * copy-on-write fault of the page that holds it while the child still shares it. */
 void zr_spawn_begin(void);
-void zr_spawn_end(pid_t pid);       /* records pid (if > 0) as the app's, then ends the flight */
-void zr_app_collected(pid_t pid, bool exited); /* the app collected a report of pid's */
+/* Records pid (if > 0) as the app's and ends the flight; then, as zr_app_collected does after
+ * the app collected a report of pid's, reaps the orphans at the head (zr_reap_inline). */
+void zr_spawn_end(pid_t pid);
+void zr_app_collected(pid_t pid, bool exited);
 void zr_owned_drop(pid_t pid);      /* the reaper collected or disowned it */
 uint32_t zr_owned_stamp(pid_t pid); /* 0: not the app's; else the tick it was recorded at, +1 */
 struct zr_flight { unsigned seq, inflight; };

@@ -159,7 +159,7 @@ static void *map_stack(size_t size)
 	char *p = zr_map(size + GUARD, false);
 	if (p == NULL)
 		return NULL;
-	zr_sys(SYS_mprotect, p, GUARD, PROT_NONE);
+	zr_guard(p, GUARD);
 	return p + GUARD + size;
 }
 

@@ -326,8 +326,10 @@ long zr_clone(unsigned long flags, void *stack_top, int *tid, int (*fn)(void *),
 int zr_futex_wait(atomic_int *addr, int val, long timeout_ms); /* 0 or -errno; timeout_ms < 0: none */
 void zr_futex_wake(atomic_int *addr);
 long zr_now_ms(void);       /* CLOCK_MONOTONIC */
-/* Zeroed anonymous memory, left out of fork children unless fork_keeps; NULL if none. */
+/* Zeroed anonymous memory, page-aligned, left out of fork children unless fork_keeps; NULL if
+ * none. Never unmapped. */
 void *zr_map(size_t size, bool fork_keeps);
+void zr_guard(void *p, size_t size); /* makes pages of zr_map's fault on any access */
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
 pid_t zr_gettid(void);

@@ -250,6 +250,7 @@ struct zr_words {
 	 * and how often one did reap. */
 	atomic_int inline_tries;
 	atomic_uint inline_reaped;
+	atomic_int reaper_defers; /* reaper.c: it looks and naps instead of sleeping in waitid */
 };
 extern struct zr_words *zr_words;
 
@@ -374,7 +375,7 @@ void zr_stop_on_own_signal(int sig);
 /* ---- reaper.c ---- */
 bool zr_reaper_start(void);
 /* On the app's thread, after its spawns and collections: reaps the orphans at the head of the
- * zombies while orphans come; async-signal-safe, and leaves errno alone. */
+ * zombies while orphans come or the reaper defers; async-signal-safe, and leaves errno alone. */
 void zr_reap_inline(void);
 /* For cred.c, on an app thread: end the reaper thread and its sentinel (false if it did not end
  * within a second and runs on), and start a new one, with the calling thread's credentials. */

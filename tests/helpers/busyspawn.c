@@ -1,12 +1,13 @@
 /* busyspawn N [orphan|storm]: a PID 1 busy with children of its own: N times fork, execve
  * /bin/true and waitpid. Prints one line:
- *   children=N bad=B wakes=W [orphan_ms=M] [zombies=Z]
+ *   children=N bad=B wakes=W loop_ms=L [orphan_ms=M] [zombies=Z]
  * bad counts children whose status was not exit 0; wakes is how often the shim's reaper
- * thread (named "zreap") was switched out voluntarily during the loop, -1 if there is none.
- * orphan: at a quarter of the loop an own child forks a grandchild and exits, leaving it to
- * PID 1 alive; once the app holds a pidfd of it, it is told to exit, and the loop goes on.
- * orphan_ms is from that moment until the grandchild is gone (reaped), -1 if it is not
- * gone a second after the loop ends.
+ * thread (named "zreap") was switched out voluntarily during the loop, -1 if there is none;
+ * loop_ms how long the loop took.
+ * orphan: ORPHANS times, spread over the loop, an own child forks a grandchild and exits,
+ * leaving it to PID 1 alive; once the app holds a pidfd of it, it is told to exit, and the
+ * loop goes on. orphan_ms is the longest of them from that moment until the grandchild is
+ * gone (reaped), -1 if one is not gone a second after the loop ends.
  * storm: each of the N children instead forks a grandchild and both exit at once (an orphan
  * an iteration, zk_leak_orphan); zombies is how many are left once the count settles. */
 #include "zkit.h"
@@ -20,6 +21,8 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+
+#define ORPHANS 5
 
 extern char **environ;
 
@@ -93,33 +96,46 @@ int main(int argc, char **argv)
 	int n = argc > 1 ? atoi(argv[1]) : 1000;
 	bool orphan = argc > 2 && strcmp(argv[2], "orphan") == 0;
 	bool storm = argc > 2 && strcmp(argv[2], "storm") == 0;
-	int bad = 0, pidfd = -1;
-	long told = 0, orphan_ms = -1;
+	int bad = 0, pidfd = -1, adopted = 0;
+	long told = 0, orphan_ms = 0;
 	for (int i = 0; i < 20; i++)
 		bad += spawn_true();
-	long before = reaper_switches();
+	long before = reaper_switches(), loop_start = zk_now_ms();
 	for (int i = 0; i < n; i++) {
-		if (orphan && i == n / 4) {
+		/* One orphan at a time, the next once the last is gone. */
+		if (orphan && pidfd < 0 && adopted < ORPHANS && i >= n * (adopted + 1) / (ORPHANS + 1)) {
 			int go = -1;
 			if ((pidfd = adopt_live_orphan(&go)) < 0) {
 				perror("busyspawn: orphan");
 				return 2;
 			}
+			adopted++;
 			told = zk_now_ms();
 			close(go);
 		}
 		bad += storm ? zk_leak_orphan() != 0 : spawn_true();
-		if (pidfd >= 0 && orphan_ms < 0 && gone(pidfd))
-			orphan_ms = zk_now_ms() - told;
+		if (pidfd >= 0 && gone(pidfd)) {
+			long ms = zk_now_ms() - told;
+			orphan_ms = ms > orphan_ms ? ms : orphan_ms;
+			close(pidfd);
+			pidfd = -1;
+		}
 	}
 	long after = reaper_switches();
 	long loop_end = zk_now_ms();
-	while (pidfd >= 0 && orphan_ms < 0 && zk_now_ms() - loop_end < 1000) {
+	while (pidfd >= 0 && zk_now_ms() - loop_end < 1000) {
 		zk_sleep_ms(1);
-		if (gone(pidfd))
-			orphan_ms = zk_now_ms() - told;
+		if (gone(pidfd)) {
+			long ms = zk_now_ms() - told;
+			orphan_ms = ms > orphan_ms ? ms : orphan_ms;
+			close(pidfd);
+			pidfd = -1;
+		}
 	}
-	printf("children=%d bad=%d wakes=%ld", n, bad, before < 0 ? -1 : after - before);
+	if (pidfd >= 0 || adopted < ORPHANS)
+		orphan_ms = -1;
+	printf("children=%d bad=%d wakes=%ld loop_ms=%ld", n, bad, before < 0 ? -1 : after - before,
+	       loop_end - loop_start);
 	if (orphan)
 		printf(" orphan_ms=%ld", orphan_ms);
 	if (storm)

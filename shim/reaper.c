@@ -80,10 +80,11 @@
  * reaped, by either thread), the app's own spawns and collections look at the head of the
  * zombies as they return (zr_reap_inline) and reap the orphans there, classified as the reaper
  * does: no other thread runs, nothing is flushed elsewhere. It stops looking after INLINE_TRIES
- * looks that find none, unless the reaper defers (above). And while it reaps orphans so (it did in the last APP_REAPING_MS), the
- * reaper defers as above among orphans too, and reaps those it finds at its looks. An app
- * that spawns among orphans it does not reap on its way (one that polls for them between
- * spawns, as a latency measure does) keeps the reaper in waitid.
+ * looks that find none, unless the reaper defers (above). And while it reaps orphans so (it
+ * did in the last APP_REAPING_MS), the reaper defers as above among orphans too, and reaps
+ * those it finds at its looks. An app that spawns among orphans it does not reap on its way
+ * (one that polls for them between spawns, as a latency measure does) keeps the reaper in
+ * waitid.
  *
  * Head-of-line. waitid returns the first zombie in the kernel's list. If that is the app's
  * own uncollected child, every peek returns it, and the orphans behind it are hidden. Then
@@ -120,7 +121,6 @@
 
 #define REAPER_STACK (64 * 1024)
 #define SENTINEL_STACK (16 * 1024)
-#define GUARD 4096
 #define SCAN_FIRST_MS 10
 #define SCAN_MAX_MS 1000
 #define NAP_FIRST_MS 10 /* the naps without a sentinel (above) */
@@ -162,11 +162,12 @@ static int *main_exit_word;
 /* A stack of size bytes with a guard page below it, left out of forks: its top, or NULL. */
 static void *map_stack(size_t size)
 {
-	char *p = zr_map(size + GUARD, false);
+	size_t guard = zr_page_size();
+	char *p = zr_map(size + guard, false);
 	if (p == NULL)
 		return NULL;
-	zr_guard(p, GUARD);
-	return p + GUARD + size;
+	zr_guard(p, guard);
+	return p + guard + size;
 }
 
 /* ---- the sentinel ---- */

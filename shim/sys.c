@@ -11,6 +11,7 @@
  */
 #include "zreap.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -282,8 +283,13 @@ pid_t zr_proc_tracer(pid_t pid)
  * markers inside it (zr_guard), not mappings of their own. What fork children keep (the
  * signal table) is a mapping apart, as it must be.
  */
-#define ARENA_SIZE (24ul << 20)
-#define PAGE 4096ul
+#define ARENA_SIZE (18ul << 20) /* the owned table's 16 MiB and the rest, at 64 KiB pages too */
+
+size_t zr_page_size(void)
+{
+	unsigned long size;
+	return zr_auxval(AT_PAGESZ, &size) && size != 0 ? size : 4096;
+}
 
 static void *map_anon(size_t size)
 {
@@ -304,8 +310,10 @@ static char *arena_base(void)
 	if (mine == NULL)
 		return NULL;
 	/* A fork child is inert and never reads these: let fork skip them, so that it neither
-	 * copies them nor write-protects the pages the reaper keeps touching. */
+	 * copies them nor write-protects the pages the reaper keeps touching. And no huge pages
+	 * (transparent ones "always"): the first write would make 2 MiB of it resident. */
 	zr_sys(SYS_madvise, mine, ARENA_SIZE, MADV_DONTFORK);
+	zr_sys(SYS_madvise, mine, ARENA_SIZE, MADV_NOHUGEPAGE);
 	if (atomic_compare_exchange_strong(&arena, &base, mine))
 		return mine;
 	zr_sys(SYS_munmap, mine, ARENA_SIZE); /* another thread's won */
@@ -314,7 +322,8 @@ static char *arena_base(void)
 
 void *zr_map(size_t size, bool fork_keeps)
 {
-	size = (size + PAGE - 1) & ~(PAGE - 1);
+	size_t page = zr_page_size();
+	size = (size + page - 1) & ~(page - 1);
 	if (fork_keeps)
 		return map_anon(size);
 	char *base = arena_base();
@@ -331,7 +340,10 @@ void *zr_map(size_t size, bool fork_keeps)
 void zr_guard(void *p, size_t size)
 {
 	/* Linux 6.13 on: a guard marker, which leaves the mapping whole; before, a page of its
-	 * own. */
-	if (zr_sys(SYS_madvise, p, size, MADV_GUARD_INSTALL) != 0)
-		zr_sys(SYS_mprotect, p, size, PROT_NONE);
+	 * own. qemu-user says yes to advice it does not know and does nothing: so the marker is
+	 * tried, as a path the kernel must read, before it is trusted. */
+	if (zr_sys(SYS_madvise, p, size, MADV_GUARD_INSTALL) == 0 &&
+	    zr_sys(SYS_faccessat, AT_FDCWD, p, F_OK) == -EFAULT)
+		return;
+	zr_sys(SYS_mprotect, p, size, PROT_NONE);
 }

@@ -1,13 +1,14 @@
 /* busyspawn N [orphan|storm]: a PID 1 busy with children of its own: N times fork, execve
  * /bin/true and waitpid. Prints one line:
- *   children=N bad=B wakes=W loop_ms=L [orphan_ms=M] [zombies=Z]
+ *   children=N bad=B wakes=W loop_ms=L [adopted=A orphan_ms=M] [zombies=Z]
  * bad counts children whose status was not exit 0; wakes is how often the shim's reaper
  * thread (named "zreap") was switched out voluntarily during the loop, -1 if there is none;
  * loop_ms how long the loop took.
  * orphan: ORPHANS times, spread over the loop, an own child forks a grandchild and exits,
  * leaving it to PID 1 alive; once the app holds a pidfd of it, it is told to exit, and the
- * loop goes on. orphan_ms is the longest of them from that moment until the grandchild is
- * gone (reaped), -1 if one is not gone a second after the loop ends.
+ * loop goes on, and the next is adopted once it is gone; adopted counts them. orphan_ms is the
+ * longest of them from that moment until the grandchild is gone (reaped), -1 if one is not
+ * gone a second after the loop ends.
  * storm: each of the N children instead forks a grandchild and both exit at once (an orphan
  * an iteration, zk_leak_orphan); zombies is how many are left once the count settles. */
 #include "zkit.h"
@@ -132,12 +133,12 @@ int main(int argc, char **argv)
 			pidfd = -1;
 		}
 	}
-	if (pidfd >= 0 || adopted < ORPHANS)
+	if (pidfd >= 0)
 		orphan_ms = -1;
 	printf("children=%d bad=%d wakes=%ld loop_ms=%ld", n, bad, before < 0 ? -1 : after - before,
 	       loop_end - loop_start);
 	if (orphan)
-		printf(" orphan_ms=%ld", orphan_ms);
+		printf(" adopted=%d orphan_ms=%ld", adopted, orphan_ms);
 	if (storm)
 		printf(" zombies=%d", zk_settle(200, 3000));
 	printf("\n");

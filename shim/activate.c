@@ -149,6 +149,9 @@ __attribute__((constructor)) static void zr_activate(int argc, char **argv, char
 	zr_config_load_active();
 	zr_cancel_ready();
 	zr_real_resolve_all();
+	unsigned long page;
+	if (zr_auxval(AT_PAGESZ, &page) && page != 0)
+		zr_page = page;
 	if (!zr_owned_init() || !zr_stash_init()) {
 		zr_log(ZR_ERROR, "cannot map the shim's tables; staying inert");
 		goto out;

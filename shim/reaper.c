@@ -162,7 +162,7 @@ static int *main_exit_word;
 /* A stack of size bytes with a guard page below it, left out of forks: its top, or NULL. */
 static void *map_stack(size_t size)
 {
-	size_t guard = zr_page_size();
+	size_t guard = zr_page;
 	char *p = zr_map(size + guard, false);
 	if (p == NULL)
 		return NULL;

@@ -11,7 +11,6 @@
  */
 #include "zreap.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -285,11 +284,7 @@ pid_t zr_proc_tracer(pid_t pid)
  */
 #define ARENA_SIZE (18ul << 20) /* the owned table's 16 MiB and the rest, at 64 KiB pages too */
 
-size_t zr_page_size(void)
-{
-	unsigned long size;
-	return zr_auxval(AT_PAGESZ, &size) && size != 0 ? size : 4096;
-}
+size_t zr_page = 4096;
 
 static void *map_anon(size_t size)
 {
@@ -322,8 +317,7 @@ static char *arena_base(void)
 
 void *zr_map(size_t size, bool fork_keeps)
 {
-	size_t page = zr_page_size();
-	size = (size + page - 1) & ~(page - 1);
+	size = (size + zr_page - 1) & ~(zr_page - 1);
 	if (fork_keeps)
 		return map_anon(size);
 	char *base = arena_base();

@@ -331,7 +331,9 @@ long zr_now_ms(void);       /* CLOCK_MONOTONIC */
  * none. Never unmapped. */
 void *zr_map(size_t size, bool fork_keeps);
 void zr_guard(void *p, size_t size); /* makes pages of zr_map's fault on any access */
-size_t zr_page_size(void);
+/* The page size (AT_PAGESZ), set by the constructor before anything is mapped: the reaper's
+ * code calls nothing outside its own files (tests/build.bats). */
+extern size_t zr_page;
 uint32_t zr_boot_ticks(void); /* CLOCK_BOOTTIME in clock ticks, as /proc/PID/stat starttime */
 pid_t zr_getpid(void);      /* never the cached pid of old glibc */
 pid_t zr_gettid(void);

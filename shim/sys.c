@@ -317,9 +317,9 @@ static char *arena_base(void)
 
 void *zr_map(size_t size, bool fork_keeps)
 {
-	size = (size + zr_page - 1) & ~(zr_page - 1);
 	if (fork_keeps)
 		return map_anon(size);
+	size = (size + zr_page - 1) & ~(zr_page - 1);
 	char *base = arena_base();
 	if (base == NULL)
 		return NULL;

@@ -72,6 +72,16 @@ check_calls() {
 	done
 }
 
+# reaper_switched_rarely: in busyspawn's $output, the reaper thread switched out at most once
+# per 25 ms of the loop, and 8 more (a look may switch more than once: a spawn in flight,
+# an own zombie at the head); a reaper looking every 10 ms fails it on a machine of any speed.
+reaper_switched_rarely() {
+	local wakes
+	wakes=$(val wakes "$output")
+	[ "$wakes" -ge 0 ]    # -1: no reaper thread
+	[ $((wakes * 25)) -le $(($(val loop_ms "$output") + 200)) ]
+}
+
 # check_eintr_seen: every one of the four calls was cut short at least once.
 check_eintr_seen() {
 	local c line
@@ -578,17 +588,13 @@ adopted_reaped() {
 # Without deferring (shim/reaper.c), every exit of the app's own children wakes the reaper:
 # 1,150 to 1,260 wakes for these 1,000 children here, 0.7 a child under heavy load. Deferring,
 # it looks every 100 ms while the app spawns: 6 or 7 wakes in the 700 ms loop here (69 when it
-# looked every 10 ms). The bound, one switch per 25 ms of the loop and 8 more (a look may
-# switch more than once: a spawn in flight, an own zombie at the head), holds on a machine of
-# any speed, and fails with looks every 10 ms.
+# looked every 10 ms).
 @test "a PID 1 spawning its own children in a loop: the reaper switches at most every 25 ms" {
 	run --separate-stderr as_pid1 "$H/busyspawn" 1000
 	echo "$output"; echo "stderr: $stderr"
 	[ "$status" -eq 0 ]
 	[ "$(val bad "$output")" = 0 ]
-	wakes=$(val wakes "$output")
-	[ "$wakes" -ge 0 ]    # -1: no reaper thread
-	[ $((wakes * 25)) -le $(($(val loop_ms "$output") + 200)) ]
+	reaper_switched_rarely
 }
 
 # While the reaper naps, the app's own spawns and waits look for orphans as they return: each
@@ -617,9 +623,7 @@ adopted_reaped() {
 	[ "$status" -eq 0 ]
 	[ "$(val bad "$output")" = 0 ]
 	[ "$(val zombies "$output")" = 0 ]
-	wakes=$(val wakes "$output")
-	[ "$wakes" -ge 0 ]
-	[ $((wakes * 25)) -le $(($(val loop_ms "$output") + 200)) ]
+	reaper_switched_rarely
 }
 
 @test "control: without the shim the storm's orphans stay zombies" {

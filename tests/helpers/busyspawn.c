@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	if (orphan)
 		printf(" adopted=%d orphan_ms=%ld", adopted, orphan_ms);
 	if (storm)
-		printf(" zombies=%d", zk_settle(200, 3000));
+		printf(" zombies=%d", zk_settle(3000));
 	printf("\n");
 	return 0;
 }

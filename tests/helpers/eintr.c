@@ -142,7 +142,7 @@ static int run(void)
 	pthread_join(t, NULL);
 	printf("children=%d during=%d sigchld=%d zombies_during=%d\n", children, atomic_load(&during),
 	       atomic_load(&sigchld_count), zombies_during);
-	printf("zombies=%d\n", zk_settle(300, 10000));
+	printf("zombies=%d\n", zk_settle(10000));
 	fflush(stdout);
 	return 0;
 }

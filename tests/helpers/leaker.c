@@ -12,6 +12,6 @@ int main(int argc, char **argv)
 		if (rc != 0)
 			return rc;
 	}
-	printf("zombies=%d\n", zk_settle(500, 20000));
+	printf("zombies=%d\n", zk_settle(20000));
 	return 0;
 }

@@ -693,7 +693,7 @@ static int cmd_run(int argc, char **argv)
 		storm_ok &= zs_storm_stop(&storm[s]);
 	}
 	atomic_store(&progress_ms, zk_now_ms() + 10000);
-	int zombies = zk_settle(300, 5000);
+	int zombies = zk_settle(5000);
 	int methods = 0, styles = 0;
 	for (int i = 0; i < NMETHODS; i++)
 		methods += atomic_load(&method_used[i]) > 0;

@@ -96,6 +96,6 @@ int main(int argc, char **argv)
 	kill(storm, SIGKILL);
 	waitpid(storm, NULL, 0);
 	printf("children=%d right=%d echild=%d events=%d zombies=%d\n", n, right, echild,
-	       events + (int)handler_events, zk_settle(300, 5000));
+	       events + (int)handler_events, zk_settle(5000));
 	return 0;
 }

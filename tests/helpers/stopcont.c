@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 	int st = 0, round = rounds;
 	pid_t r = waitpid(leaker_pid, &st, 0);
 	CHECK(r == leaker_pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the leaker: r=%d st=%#x", r, st);
-	int zombies = zk_settle(300, 3000);
+	int zombies = zk_settle(3000);
 	printf("checked=%d bad=%d\nothers=%d zombies=%d\n", checked, bad, others, zombies);
 	return bad != 0;
 }

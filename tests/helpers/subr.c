@@ -74,6 +74,6 @@ int main(int argc, char **argv)
 	int adopted = gr.pid == cr.grandchild && gr.ppid == me;
 	int gone = pr_wait_gone(gr.pid, 2000);
 	printf("adopted=%d\nreaped=%d\n", adopted, adopted && gone);
-	printf("zombies=%d\n", zk_settle(200, 3000));
+	printf("zombies=%d\n", zk_settle(3000));
 	return 0;
 }

@@ -35,6 +35,6 @@ int main(int argc, char **argv)
 	int ok = 0;
 	for (int i = 0; i < n; i++)
 		ok += one(i);
-	printf("vforks=%d ok=%d bad=%d zombies=%d\n", n, ok, n - ok, zk_settle(200, 5000));
+	printf("vforks=%d ok=%d bad=%d zombies=%d\n", n, ok, n - ok, zk_settle(5000));
 	return 0;
 }

@@ -112,10 +112,17 @@ static inline struct zk_census zk_children(void)
 	return c;
 }
 
+/* How long a zombie count must stay the same to be taken as final: ten times the 100 ms a
+ * deferring reaper may nap between looks (shim/reaper.c, DEFER_NAP_MS), so that an orphan
+ * that died just after the app's last spawn is not counted on a busy machine. A count of 0
+ * returns at once, so only the runs without the shim wait it out. */
+#define ZK_STABLE_MS 1000
+
 /* Waits until no child but the sentinel is alive and the zombie count is 0, or has stayed
- * the same for stable_ms; returns the zombie count then. */
-static inline int zk_settle(long stable_ms, long deadline_ms)
+ * the same for ZK_STABLE_MS; returns the zombie count then. */
+static inline int zk_settle(long deadline_ms)
 {
+	const long stable_ms = ZK_STABLE_MS;
 	long start = zk_now_ms(), since = start;
 	int last = -1;
 	for (;;) {

@@ -1,6 +1,7 @@
 /* storm: an app that makes orphans, run unchanged under every init (measurements 3 and 4).
  *
  * usage: storm N          the storm: N double-forked orphans, as fast as it can
+ *        storm -t N       the same with the sampler (below) a second thread of the app
  *        storm -l M       reap latency: M orphans, one at a time
  *
  * The same binary with the same arguments runs as PID 1 of a fresh PID namespace (no reaper,
@@ -11,8 +12,14 @@
  * Storm. For each orphan a middle child forks a grandchild and exits at once; the app waits
  * for the middle (its own child) only. Each grandchild names itself "orphan", counts itself
  * in shared memory and exits at once, so it dies an orphan of PID 1 (or before its parent,
- * and then it is handed to PID 1 as a zombie). A sampler thread scans /proc while this runs
- * and counts the zombies named "orphan": the backlog PID 1 has not reaped yet. Fields:
+ * and then it is handed to PID 1 as a zombie). A sampler scans /proc while this runs and
+ * counts the zombies named "orphan": the backlog PID 1 has not reaped yet. The sampler is a
+ * process of its own, forked before the storm, so that the app forks from a single-threaded
+ * address space as an app that only spawns does: a second thread of the app running on
+ * another CPU makes each of its forks interrupt that CPU to flush the TLB (the fork has
+ * write-protected the memory they share), which weighs on an in-process reaper whose work
+ * shifts when that thread runs. With -t it is that second thread, for a two-threaded app.
+ * Fields:
  *   n, created_ms (all made and our own children collected), wall_ms (until the last orphan
  *   is gone; with no reaper, until the last has exited), backlog_max, samples (scans made),
  *   reaper_cpu_ms and reaper_vcsw, reaper_ivcsw: CPU time (schedstat) and context switches of
@@ -61,6 +68,11 @@ struct shared {
 	atomic_long started, exited; /* grandchildren that began, that are about to _exit */
 	atomic_int gc_pid;           /* latency: the grandchild of the current round */
 	atomic_llong t_exit_ns;      /* latency: its stamp just before _exit */
+	/* The storm's sampler, which may be another process: */
+	atomic_int middles_inflight; /* 0 or 1: a middle made and not yet collected */
+	atomic_int storm_done;       /* the app made them all */
+	int backlog_max, backlog_exact, samples;
+	long long t_end;
 };
 static struct shared *sh;
 
@@ -174,8 +186,7 @@ static struct usage app_usage(void)
 /* ---- the sampler ---- */
 
 static int procfd;
-static int pids_at_start;           /* processes in the namespace before the storm */
-static atomic_int middles_inflight; /* 0 or 1: a middle made and not yet collected */
+static int pids_at_start; /* processes in the namespace before the storm, the sampler's included */
 
 struct scan { int pids, zombies, alive; int exact; };
 
@@ -200,7 +211,7 @@ static struct scan scan_proc(void)
 		long alive = atomic_load(&sh->started) - atomic_load(&sh->exited);
 		s.exact = 0;
 		s.alive = alive > 0 ? (int)alive : 0;
-		s.zombies = s.pids - pids_at_start - atomic_load(&middles_inflight) - s.alive;
+		s.zombies = s.pids - pids_at_start - atomic_load(&sh->middles_inflight) - s.alive;
 		if (s.zombies < 0)
 			s.zombies = 0;
 		return s;
@@ -228,9 +239,6 @@ static struct scan scan_proc(void)
 }
 
 static long n_orphans;
-static atomic_int storm_done;  /* the app made them all */
-static int backlog_max, backlog_exact = 1, samples;
-static long long t_end;
 
 static void *sampler(void *arg)
 {
@@ -240,17 +248,17 @@ static void *sampler(void *arg)
 		long long t0 = now_ns();
 		struct scan s = scan_proc();
 		long long t1 = now_ns();
-		samples++;
-		if (s.zombies > backlog_max)
-			backlog_max = s.zombies, backlog_exact = s.exact;
-		if (atomic_load(&storm_done) && atomic_load(&sh->exited) == n_orphans) {
+		sh->samples++;
+		if (s.zombies > sh->backlog_max)
+			sh->backlog_max = s.zombies, sh->backlog_exact = s.exact;
+		if (atomic_load(&sh->storm_done) && atomic_load(&sh->exited) == n_orphans) {
 			/* All exited; with a reaper, wait until they are all gone too. */
 			if (strcmp(reaper_name, "none") == 0) {
-				t_end = t1;
+				sh->t_end = t1;
 				return NULL;
 			}
 			if (s.exact && s.zombies == 0 && s.alive == 0) {
-				t_end = t1;
+				sh->t_end = t1;
 				return NULL;
 			}
 		}
@@ -259,25 +267,55 @@ static void *sampler(void *arg)
 		/* At least 1 ms apart while the storm runs, 100 us once it is over (to see the end
 		 * sharply), and never more than 1/3 of a CPU, 1/11 when the backlog is large. */
 		long long cost = (t1 - t0) * (s.exact ? 2 : 10);
-		long long gap = atomic_load(&storm_done) ? 100000 : 1000000;
+		long long gap = atomic_load(&sh->storm_done) ? 100000 : 1000000;
 		sleep_ns(gap > cost ? gap : cost);
 	}
 }
 
-static int storm(long n)
+/* Starts the sampler: a thread of ours, or a child process that shares only *sh. */
+static pthread_t sampler_thread;
+static pid_t sampler_pid;
+
+static int start_sampler(int threaded)
 {
-	n_orphans = n;
-	pids_at_start = scan_proc().pids;
-	struct usage u0 = reaper_usage(), a0 = app_usage();
-	int vmas = count_vmas();
-	pthread_t th;
-	long long t0 = now_ns();
-	if (pthread_create(&th, NULL, sampler, NULL) != 0) {
+	if (threaded) {
+		if (pthread_create(&sampler_thread, NULL, sampler, NULL) == 0)
+			return 0;
 		fprintf(stderr, "storm: pthread_create failed\n");
 		return 2;
 	}
+	sampler_pid = fork();
+	if (sampler_pid == 0) {
+		prctl(PR_SET_NAME, "sampler");
+		sampler(NULL);
+		_exit(0);
+	}
+	if (sampler_pid > 0)
+		return 0;
+	perror("storm: fork (sampler)");
+	return 2;
+}
+
+static int join_sampler(int threaded)
+{
+	int st;
+	if (threaded)
+		return pthread_join(sampler_thread, NULL) == 0 ? 0 : 2;
+	return waitpid(sampler_pid, &st, 0) == sampler_pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 2;
+}
+
+static int storm(long n, int threaded)
+{
+	n_orphans = n;
+	sh->backlog_exact = 1;
+	pids_at_start = scan_proc().pids + !threaded;
+	struct usage u0 = reaper_usage(), a0 = app_usage();
+	int vmas = count_vmas();
+	long long t0 = now_ns();
+	if (start_sampler(threaded) != 0)
+		return 2;
 	for (long i = 0; i < n; i++) {
-		atomic_store(&middles_inflight, 1);
+		atomic_store(&sh->middles_inflight, 1);
 		pid_t mid = fork();
 		if (mid < 0) {
 			perror("storm: fork");
@@ -298,17 +336,21 @@ static int storm(long n)
 			fprintf(stderr, "storm: middle %d: bad wait (status 0x%x)\n", mid, st);
 			_exit(3);
 		}
-		atomic_store(&middles_inflight, 0);
+		atomic_store(&sh->middles_inflight, 0);
 	}
 	long long t_created = now_ns();
-	atomic_store(&storm_done, 1);
-	pthread_join(th, NULL);
+	atomic_store(&sh->storm_done, 1);
+	if (join_sampler(threaded) != 0) {
+		fprintf(stderr, "storm: the sampler failed\n");
+		return 2;
+	}
 	struct usage u1 = reaper_usage(), a1 = app_usage();
+	long long t_end = sh->t_end;
 	int timeout = t_end == 0;
 	printf("reaper=%s n=%ld created_ms=%.1f wall_ms=%.1f backlog_max=%d backlog_exact=%d "
 	       "samples=%d reaper_cpu_ms=%.1f reaper_vcsw=%ld reaper_ivcsw=%ld app_cpu_ms=%.1f app_vcsw=%ld app_vmas=%d timeout=%d\n",
 	       reaper_name, n, (double)(t_created - t0) / 1e6,
-	       timeout ? -1.0 : (double)(t_end - t0) / 1e6, backlog_max, backlog_exact, samples,
+	       timeout ? -1.0 : (double)(t_end - t0) / 1e6, sh->backlog_max, sh->backlog_exact, sh->samples,
 	       u1.cpu_ms - u0.cpu_ms, u1.vcsw - u0.vcsw, u1.ivcsw - u0.ivcsw, a1.cpu_ms - a0.cpu_ms, a1.vcsw - a0.vcsw, vmas, timeout);
 	return timeout;
 }
@@ -392,9 +434,10 @@ static int latency(int m)
 int main(int argc, char **argv)
 {
 	int lat_mode = argc > 2 && strcmp(argv[1], "-l") == 0;
+	int threaded = argc > 2 && strcmp(argv[1], "-t") == 0;
 	long n = atol(argv[argc - 1]);
-	if (argc < 2 || n <= 0) {
-		fprintf(stderr, "usage: storm N | storm -l M\n");
+	if (argc < 2 || n <= 0 || (argc > 2 && !lat_mode && !threaded)) {
+		fprintf(stderr, "usage: storm N | storm -t N | storm -l M\n");
 		return 2;
 	}
 	prctl(PR_SET_TIMERSLACK, 1UL);
@@ -406,5 +449,5 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	who_reaps();
-	return lat_mode ? latency((int)n) : storm(n);
+	return lat_mode ? latency((int)n) : storm(n, threaded);
 }
